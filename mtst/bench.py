@@ -1,0 +1,159 @@
+"""Benchmarks that compare two ways of doing the same work side by side, in one run, and print ratios.
+
+    python -m mtst.bench encode [--n 2000] [--batch-size 32] [--repeats 3] [--device cpu|cuda] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+
+def hardware() -> dict:
+    """What ran this: CPU model and core count, and the GPU when one was used."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cpu_threads": torch.get_num_threads(), "torch": torch.__version__}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def provenance(**extra) -> dict:
+    return {
+        "commit": git_commit(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "hardware": hardware(),
+        **extra,
+    }
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def interleaved(contenders: dict, repeats: int, device: torch.device) -> dict[str, list[float]]:
+    """Run each contender once per round, in turn, so that drift in the machine hits all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def bench_encode(n: int = 2000, batch_size: int = 32, repeats: int = 3, device: str | None = None) -> dict:
+    """mtst.SentenceEncoder.encode against SentenceTransformer.encode: same model, sentences and batch size."""
+    import warnings
+
+    from sentence_transformers import SentenceTransformer
+
+    from .data import load_task
+    from .encoder import SentenceEncoder, default_model_path
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    texts = load_task("sentiment", "train", "full").texts[:n]
+    if len(texts) < n:
+        texts += load_task("sentiment", "validation", "full").texts[: n - len(texts)]
+    enc = SentenceEncoder.from_pretrained().to(dev).eval()
+    st = SentenceTransformer(str(default_model_path()), device=str(dev))
+    warnings.filterwarnings("ignore", message=".*truncated")
+
+    def run_st():
+        return st.encode(texts, batch_size=batch_size, convert_to_tensor=True, normalize_embeddings=True)
+
+    def run_fp32():
+        return enc.encode(texts, batch_size=batch_size, normalize=True, show_progress=False)
+
+    def run_bf16():
+        return enc.encode(texts, batch_size=batch_size, normalize=True, precision="bf16", show_progress=False)
+
+    # Warm up once each (allocators, kernels), and check the answers agree before timing them.
+    ref = run_st().float().cpu()
+    fp32 = run_fp32()
+    bf16 = run_bf16()
+    times = interleaved({"st_fp32": run_st, "mtst_fp32": run_fp32, "mtst_bf16": run_bf16}, repeats, dev)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    rate = {k: len(texts) / v for k, v in med.items()}
+    return {
+        "benchmark": "encode",
+        "sentences": len(texts),
+        "batch_size": batch_size,
+        "repeats": repeats,
+        "device": str(dev),
+        "median_s": med,
+        "sentences_per_s": rate,
+        "ratio_mtst_fp32_over_st_fp32": rate["mtst_fp32"] / rate["st_fp32"],
+        "ratio_mtst_bf16_over_st_fp32": rate["mtst_bf16"] / rate["st_fp32"],
+        "max_abs_diff_fp32_vs_st": float((fp32 - ref).abs().max()),
+        "min_cosine_bf16_vs_fp32": float(torch.nn.functional.cosine_similarity(bf16, fp32).min()),
+        **provenance(),
+    }
+
+
+def _print_encode(r: dict) -> None:
+    print(f"encode: {r['sentences']} real sentences, batch {r['batch_size']}, {r['repeats']} interleaved repeats on {r['device']}")
+    print(f"  hardware: {r['hardware']}")
+    for k, v in r["sentences_per_s"].items():
+        print(f"  {k:>10}: {v:8.0f} sentences/s (median {r['median_s'][k]:.2f} s)")
+    print(f"  ratio mtst fp32 / ST fp32 = {r['ratio_mtst_fp32_over_st_fp32']:.2f}x  (max |diff| {r['max_abs_diff_fp32_vs_st']:.1e})")
+    print(f"  ratio mtst bf16 / ST fp32 = {r['ratio_mtst_bf16_over_st_fp32']:.2f}x  (min cosine to fp32 {r['min_cosine_bf16_vs_fp32']:.5f})")
+
+
+BENCHMARKS = {"encode": (bench_encode, _print_encode)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mtst.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", choices=[*BENCHMARKS, "all"])
+    p.add_argument("--n", type=int, default=2000, help="sentences to encode")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    args = p.parse_args(argv)
+    names = list(BENCHMARKS) if args.name == "all" else [args.name]
+    results = {}
+    for name in names:
+        fn, show = BENCHMARKS[name]
+        kwargs = {"device": args.device, "repeats": args.repeats}
+        if name == "encode":
+            kwargs.update(n=args.n, batch_size=args.batch_size)
+        results[name] = fn(**kwargs)
+        show(results[name])
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results if len(results) > 1 else results[names[0]], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

