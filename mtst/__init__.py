@@ -6,6 +6,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
+from . import probes, widgets  # noqa: E402, F401
 from .data import SIZES, SPLITS, TASKS, DataError, TaskData, load_task, resolve_size, split_checksum, task_summary  # noqa: E402
 from .encoder import POOLING_MODES, PRECISIONS, SentenceEncoder, default_model_path, pool  # noqa: E402
 from .plotting import plot_embedding_space, plot_label_distribution, plot_similarity_heatmap, project_2d  # noqa: E402

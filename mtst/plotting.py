@@ -48,7 +48,7 @@ def project_2d(embeddings, method: str = "umap", seed: int = 0) -> np.ndarray:
     if method == "umap":
         import umap
 
-        reducer = umap.UMAP(n_components=2, metric="cosine", random_state=seed, n_neighbors=min(15, len(X) - 1))
+        reducer = umap.UMAP(n_components=2, metric="cosine", random_state=seed, n_neighbors=min(15, len(X) - 1), n_jobs=1)
         return reducer.fit_transform(X)
     raise ValueError(f"unknown projection {method!r}; valid options: umap, pca")
 

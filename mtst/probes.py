@@ -40,3 +40,29 @@ def nearest_neighbours(query: torch.Tensor, corpus: torch.Tensor, k: int = 5) ->
     sims = (c @ q.T).squeeze(1)
     top = torch.topk(sims, k=min(k, len(sims)))
     return top.indices.tolist(), top.values.tolist()
+
+
+def pooling_table(encoder, tasks: dict, modes: tuple[str, ...] = ("mean", "cls", "max"), seed: int = 0):
+    """For each pooling mode and task: kNN accuracy on test embeddings and a linear probe fitted on train.
+
+    `tasks` maps a task name to a (train, test) pair of TaskData (sentence tasks).
+    """
+    import pandas as pd
+
+    from .widgets import _pooling
+
+    rows = []
+    for mode in modes:
+        with _pooling(encoder, mode):
+            for name, (train, test) in tasks.items():
+                tr = encoder.encode(train.texts, show_progress=False)
+                te = encoder.encode(test.texts, show_progress=False)
+                rows.append(
+                    {
+                        "pooling": mode,
+                        "task": name,
+                        "knn_accuracy": knn_accuracy(te, test.labels, seed=seed),
+                        "linear_probe_accuracy": linear_probe_accuracy(tr, train.labels, te, test.labels, seed=seed),
+                    }
+                )
+    return pd.DataFrame(rows)

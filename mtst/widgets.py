@@ -1,0 +1,96 @@
+"""Widgets for the notebooks. Logic lives in plain classes; the widget layer only links controls to it.
+
+Every builder returns an ipywidgets container whose `.model` is the plain object, so tests (and
+readers without a kernel) can drive the logic by setting `.value` on the controls or calling the model.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import torch
+
+from .encoder import POOLING_MODES, SentenceEncoder
+from .probes import nearest_neighbours
+
+
+class NeighbourSearch:
+    """Nearest corpus sentences to a query, under a chosen pooling mode (corpus embeddings cached per mode)."""
+
+    def __init__(self, encoder: SentenceEncoder, texts: list[str], labels: list[int] | None = None, label_names: list[str] | None = None):
+        if not texts:
+            raise ValueError("the corpus is empty: pass at least one sentence")
+        self.encoder = encoder
+        self.texts = list(texts)
+        self.labels = labels
+        self.label_names = label_names
+        self._cache: dict[str, torch.Tensor] = {}
+
+    def corpus_embeddings(self, pooling: str) -> torch.Tensor:
+        if pooling not in self._cache:
+            with _pooling(self.encoder, pooling):
+                self._cache[pooling] = self.encoder.encode(self.texts, show_progress=False)
+        return self._cache[pooling]
+
+    def query(self, sentence: str, pooling: str = "mean", k: int = 5) -> pd.DataFrame:
+        """The k nearest corpus sentences with their cosine similarity (and label, when known)."""
+        corpus = self.corpus_embeddings(pooling)
+        with _pooling(self.encoder, pooling):
+            q = self.encoder.encode([sentence], show_progress=False)[0]
+        idx, sims = nearest_neighbours(q, corpus, k)
+        rows = {"cosine": [round(s, 3) for s in sims], "sentence": [self.texts[i] for i in idx]}
+        if self.labels is not None:
+            names = self.label_names or [str(i) for i in range(max(self.labels) + 1)]
+            rows["label"] = [names[self.labels[i]] for i in idx]
+        return pd.DataFrame(rows)
+
+
+class _pooling:
+    """Temporarily switch an encoder's pooling mode."""
+
+    def __init__(self, encoder: SentenceEncoder, mode: str):
+        if mode not in POOLING_MODES:
+            raise ValueError(f"unknown pooling {mode!r}; valid modes: {', '.join(POOLING_MODES)}")
+        self.encoder, self.mode = encoder, mode
+
+    def __enter__(self):
+        self.old, self.encoder.pooling = self.encoder.pooling, self.mode
+
+    def __exit__(self, *exc):
+        self.encoder.pooling = self.old
+
+
+def _table_html(df: pd.DataFrame, max_chars: int = 120) -> str:
+    def cut(s):
+        s = str(s)
+        return html.escape(s if len(s) <= max_chars else s[: max_chars - 1] + "…")
+
+    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(c)}</th>" for c in df.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='padding:2px 8px'>{cut(v)}</td>" for v in row) + "</tr>" for row in df.itertuples(index=False)
+    )
+    return f"<table class='mtst-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def neighbour_widget(search: NeighbourSearch, sentence: str = "", k: int = 5):
+    """Type a sentence, pick a pooling mode, see its nearest neighbours in the corpus."""
+    import ipywidgets as W
+
+    text = W.Text(value=sentence, description="sentence", placeholder="type a sentence and press enter", layout=W.Layout(width="70%"), continuous_update=False)
+    mode = W.Dropdown(options=list(POOLING_MODES), value=search.encoder.pooling, description="pooling")
+    out = W.HTML()
+
+    def refresh(_=None):
+        if not text.value.strip():
+            out.value = "<i>type a sentence to see its nearest neighbours</i>"
+            return
+        out.value = _table_html(search.query(text.value, mode.value, k))
+
+    text.observe(refresh, names="value")
+    mode.observe(refresh, names="value")
+    refresh()
+    box = W.VBox([W.HBox([text, mode]), out])
+    box.model, box.text, box.pooling, box.output = search, text, mode, out
+    box.add_class("mtst-neighbours")
+    return box
