@@ -9,8 +9,37 @@ os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 from . import probes, widgets  # noqa: E402, F401
 from .data import SIZES, SPLITS, TASKS, DataError, TaskData, load_task, resolve_size, split_checksum, task_summary  # noqa: E402
 from .encoder import POOLING_MODES, PRECISIONS, SentenceEncoder, default_model_path, pool  # noqa: E402
+from .model import (  # noqa: E402
+    MultiTaskModel,
+    SentenceClassificationHead,
+    TokenClassificationHead,
+    align_labels,
+    bio_spans,
+    model_parts,
+)
+from .optim import (  # noqa: E402
+    SCHEDULES,
+    check_param_groups,
+    describe_param_groups,
+    layerwise_param_groups,
+    lr_table,
+    make_optimizer,
+    make_scheduler,
+)
 from .plotting import plot_embedding_space, plot_label_distribution, plot_similarity_heatmap, project_2d  # noqa: E402
 from .probes import knn_accuracy, linear_probe_accuracy, nearest_neighbours  # noqa: E402
+from .training import (  # noqa: E402
+    SAMPLERS,
+    Callback,
+    NonFiniteLossError,
+    TrainConfig,
+    Trainer,
+    TrainResult,
+    evaluate,
+    evaluate_all,
+    task_schedule,
+    train,
+)
 
 __version__ = "0.1.0"
 
@@ -36,4 +65,27 @@ __all__ = [
     "knn_accuracy",
     "linear_probe_accuracy",
     "nearest_neighbours",
+    "MultiTaskModel",
+    "SentenceClassificationHead",
+    "TokenClassificationHead",
+    "align_labels",
+    "bio_spans",
+    "model_parts",
+    "SCHEDULES",
+    "check_param_groups",
+    "describe_param_groups",
+    "layerwise_param_groups",
+    "lr_table",
+    "make_optimizer",
+    "make_scheduler",
+    "SAMPLERS",
+    "Callback",
+    "NonFiniteLossError",
+    "Trainer",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "evaluate_all",
+    "task_schedule",
+    "train",
 ]

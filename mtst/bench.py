@@ -1,12 +1,14 @@
 """Benchmarks that compare two ways of doing the same work side by side, in one run, and print ratios.
 
     python -m mtst.bench encode [--n 2000] [--batch-size 32] [--repeats 3] [--device cpu|cuda] [--json PATH]
+    python -m mtst.bench heads  [--batch-size 32] [--repeats 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -35,6 +37,9 @@ def hardware() -> dict:
 
 
 def git_commit() -> str:
+    """The commit that ran (MTST_COMMIT overrides, for copies of the tree without .git)."""
+    if os.environ.get("MTST_COMMIT"):
+        return os.environ["MTST_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
@@ -128,7 +133,53 @@ def _print_encode(r: dict) -> None:
     print(f"  ratio mtst bf16 / ST fp32 = {r['ratio_mtst_bf16_over_st_fp32']:.2f}x  (min cosine to fp32 {r['min_cosine_bf16_vs_fp32']:.5f})")
 
 
-BENCHMARKS = {"encode": (bench_encode, _print_encode)}
+def bench_heads(batch_size: int = 32, repeats: int = 10, device: str | None = None) -> dict:
+    """Forward cost of 3 heads on one encoder pass, against 1 head and against one encoder pass per task."""
+    from .data import TASKS, load_task
+    from .encoder import SentenceEncoder
+    from .model import MultiTaskModel
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    data = {t: load_task(t, "train", "ci") for t in TASKS}
+    model = MultiTaskModel.for_tasks(SentenceEncoder.from_pretrained(max_length=128), data).to(dev).eval()
+    texts = data["sentiment"].texts[:batch_size]
+    batch = {k: v.to(dev) for k, v in model.tokenize(texts).items() if isinstance(v, torch.Tensor)}
+
+    def one():
+        return model(batch, ["sentiment"])
+
+    def three():
+        return model(batch)
+
+    def naive():
+        return {t: model(batch, [t])[t] for t in TASKS}
+
+    with torch.inference_mode():
+        for fn in (one, three, naive):
+            fn()
+        times = interleaved({"one_head": one, "three_heads": three, "naive_per_task": naive}, repeats, dev)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {
+        "benchmark": "heads",
+        "batch_size": batch_size,
+        "repeats": repeats,
+        "device": str(dev),
+        "median_s": med,
+        "ratio_three_heads_over_one": med["three_heads"] / med["one_head"],
+        "ratio_naive_over_one": med["naive_per_task"] / med["one_head"],
+        **provenance(),
+    }
+
+
+def _print_heads(r: dict) -> None:
+    print(f"heads: forward of {r['batch_size']} real sentences, {r['repeats']} interleaved repeats on {r['device']}")
+    for k, v in r["median_s"].items():
+        print(f"  {k:>15}: {1000 * v:8.1f} ms (median)")
+    print(f"  ratio 3 heads (one encoder pass) / 1 head = {r['ratio_three_heads_over_one']:.3f}x")
+    print(f"  ratio naive (one pass per task) / 1 head  = {r['ratio_naive_over_one']:.3f}x")
+
+
+BENCHMARKS = {"encode": (bench_encode, _print_encode), "heads": (bench_heads, _print_heads)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         kwargs = {"device": args.device, "repeats": args.repeats}
         if name == "encode":
             kwargs.update(n=args.n, batch_size=args.batch_size)
+        else:
+            kwargs.update(batch_size=args.batch_size, repeats=max(args.repeats, 10))
         results[name] = fn(**kwargs)
         show(results[name])
     if args.json:

@@ -1,0 +1,217 @@
+"""`make results`: the measured experiments, written to results/<experiment>.csv with a .json of provenance.
+
+    python -m mtst.results --size full --seeds 0 1 2 [--experiments single_vs_multi] [--jobs 3]
+    python -m mtst.results --readme      # re-render the README tables from the results files
+
+Each CSV row is one measurement: experiment, setting, seed, task, metric, value (plus steps and wall time).
+The JSON beside it says what ran where: commit, hardware, date, size, seeds, wall time, config, budget cuts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "results"
+COLUMNS = ["experiment", "setting", "seed", "task", "metric", "value", "steps", "wall_time_s"]
+PROVENANCE_KEYS = ("experiment", "commit", "date", "hardware", "size", "seeds", "wall_time_s", "config", "notes")
+
+
+def full_config(size: str, seed: int):
+    """The tuned recipe for the task-level experiments (see README: what was tried)."""
+    from .training import TrainConfig
+
+    return TrainConfig(
+        epochs={"ci": 0.25, "demo": 1.0, "full": 4.0}[size],
+        batch_size=32,
+        lr=1e-4,
+        head_lr=1e-3,
+        layer_decay=0.9,
+        warmup_ratio=0.1,
+        schedule="linear",
+        sampler="proportional",
+        seed=seed,
+        progress=False,
+    )
+
+
+def _load(size: str, split: str, tasks=None) -> dict:
+    from .data import TASKS, load_task
+
+    return {t: load_task(t, split, size) for t in (tasks or TASKS)}
+
+
+def run_single_vs_multi(size: str, seed: int) -> list[dict]:
+    """Each task alone (its own encoder copy and head) against all three tasks on one shared encoder."""
+    from .data import SIZES, TASKS
+    from .encoder import SentenceEncoder
+    from .model import MultiTaskModel
+    from .training import evaluate_all, train
+
+    train_data, val, test = _load(size, "train"), _load(size, "validation"), _load(size, "test")
+    rows = []
+    settings = [(f"single:{t}", [t]) for t in TASKS] + [("multi", list(TASKS))]
+    for setting, tasks in settings:
+        enc = SentenceEncoder.from_pretrained(max_length=SIZES[size].max_length)
+        model = MultiTaskModel.for_tasks(enc, {t: train_data[t] for t in tasks}, seed=seed)
+        cfg = full_config(size, seed)
+        res = train(model, {t: train_data[t] for t in tasks}, cfg, validation={t: val[t] for t in tasks})
+        scores = evaluate_all(model, {t: test[t] for t in tasks})
+        for rec in scores.to_dict("records"):
+            for metric, value in rec.items():
+                if metric != "task":
+                    rows.append({"experiment": "single_vs_multi", "setting": "multi" if setting == "multi" else "single",
+                                 "seed": seed, "task": rec["task"], "metric": metric, "value": float(value),
+                                 "steps": res.steps, "wall_time_s": res.wall_time_s})
+        print(f"[single_vs_multi seed={seed}] {setting}: " + ", ".join(f"{r['task']} {r['score']:.4f}" for r in scores.to_dict("records")) + f" ({res.wall_time_s:.0f} s, {res.steps} steps)", flush=True)
+    return rows
+
+
+EXPERIMENTS = {"single_vs_multi": run_single_vs_multi}
+
+
+def summarize(df: pd.DataFrame, metric: str = "score") -> pd.DataFrame:
+    """mean ± std over seeds per setting and task, for one metric."""
+    d = df[df.metric == metric]
+    g = d.groupby(["setting", "task"]).value
+    return pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1), "seeds": g.count()}).reset_index()
+
+
+def write(experiment: str, rows: list[dict], size: str, seeds: list[int], wall: float, notes: str = "") -> Path:
+    from .bench import provenance
+    from .training import TrainConfig
+
+    RESULTS_DIR.mkdir(exist_ok=True)
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    csv = RESULTS_DIR / f"{experiment}.csv"
+    df.to_csv(csv, index=False)
+    cfg = asdict(full_config(size, seeds[0])) if experiment in EXPERIMENTS else asdict(TrainConfig())
+    cfg.pop("seed", None)
+    prov = provenance(experiment=experiment, size=size, seeds=seeds, wall_time_s=round(wall, 1), config=cfg, notes=notes)
+    csv.with_suffix(".json").write_text(json.dumps({k: prov[k] for k in PROVENANCE_KEYS}, indent=2))
+    return csv
+
+
+def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1) -> None:
+    for name in experiments:
+        t0 = time.perf_counter()
+        if jobs > 1 and len(seeds) > 1:
+            # Seeds in parallel processes: a small model leaves a GPU mostly idle, so several runs share it.
+            parts = [RESULTS_DIR / f".{name}.seed{s}.json" for s in seeds]
+            RESULTS_DIR.mkdir(exist_ok=True)
+            procs = [subprocess.Popen([sys.executable, "-m", "mtst.results", "--size", size, "--experiments", name,
+                                       "--seeds", str(s), "--part", str(p)]) for s, p in zip(seeds, parts)]
+            codes = [p.wait() for p in procs]
+            if any(codes):
+                raise SystemExit(f"{name}: a seed's process failed (exit codes {codes})")
+            rows = [r for p in parts for r in json.loads(p.read_text())]
+            for p in parts:
+                p.unlink()
+        else:
+            rows = [r for s in seeds for r in EXPERIMENTS[name](size, s)]
+        path = write(name, rows, size, seeds, time.perf_counter() - t0)
+        print(f"wrote {path.relative_to(ROOT)}")
+        print(summarize(pd.read_csv(path)).to_string(index=False))
+
+
+# --------------------------------------------------------------------------- README tables
+
+
+def load(experiment: str) -> tuple[pd.DataFrame, dict]:
+    csv = RESULTS_DIR / f"{experiment}.csv"
+    return pd.read_csv(csv), json.loads(csv.with_suffix(".json").read_text())
+
+
+def provenance_line(prov: dict) -> str:
+    hw = prov["hardware"]
+    where = hw.get("gpu") or f"{hw['cpu']} ({hw['cpu_threads']} threads)"
+    return (f"size `{prov['size']}`, seeds {prov['seeds']}, {where}, torch {hw['torch']}, commit `{prov['commit']}`, "
+            f"{prov['date'][:10]}, wall time {prov['wall_time_s'] / 60:.1f} min" + (f". {prov['notes']}" if prov.get("notes") else ""))
+
+
+def table_single_vs_multi() -> str:
+    df, prov = load("single_vs_multi")
+    s = summarize(df)
+    cell = {(r.setting, r.task): f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}" for _, r in s.iterrows()}
+    metric = {"sentiment": "accuracy", "topic": "accuracy", "ner": "entity F1"}
+    lines = ["| task | metric (test) | single-task | multi-task | multi − single |", "|---|---|---|---|---|"]
+    for t in ("sentiment", "topic", "ner"):
+        m = s.set_index(["setting", "task"])["mean"]
+        lines.append(f"| {t} | {metric[t]} | {cell.get(('single', t), '—')} | {cell.get(('multi', t), '—')} | {100 * (m[('multi', t)] - m[('single', t)]):+.1f} |")
+    return "\n".join(lines) + f"\n\nMean ± std over seeds, in %. Provenance: {provenance_line(prov)}."
+
+
+def table_benchmarks() -> str:
+    lines = ["| benchmark | machine | result |", "|---|---|---|"]
+    for path in sorted(RESULTS_DIR.glob("bench_*.json")):
+        r = json.loads(path.read_text())
+        hw = r["hardware"]
+        where = hw.get("gpu") if r.get("device", "cpu").startswith("cuda") else f"{hw['cpu']}, {hw['cpu_threads']} threads"
+        if r["benchmark"] == "encode":
+            rate = r["sentences_per_s"]
+            res = (f"{r['sentences']} sentences, batch {r['batch_size']}: ST fp32 {rate['st_fp32']:.0f}/s, mtst fp32 {rate['mtst_fp32']:.0f}/s "
+                   f"(**{r['ratio_mtst_fp32_over_st_fp32']:.2f}×**, max abs diff {r['max_abs_diff_fp32_vs_st']:.0e}), mtst bf16 {rate['mtst_bf16']:.0f}/s "
+                   f"(**{r['ratio_mtst_bf16_over_st_fp32']:.2f}×** ST fp32, min cosine {r['min_cosine_bf16_vs_fp32']:.4f})")
+        elif r["benchmark"] == "heads":
+            res = (f"forward, 3 heads on one encoder pass / 1 head: **{r['ratio_three_heads_over_one']:.2f}×**; "
+                   f"naive pass per task / 1 head: **{r['ratio_naive_over_one']:.2f}×**")
+        else:
+            continue
+        lines.append(f"| `{r['benchmark']}` ({path.name}) | {where} | {res}; commit `{r['commit']}`, {r['date'][:10]} |")
+    return "\n".join(lines)
+
+
+SECTIONS = {"benchmarks": table_benchmarks, "single-vs-multi": table_single_vs_multi}
+
+
+def render_readme(text: str) -> str:
+    """Replace each <!-- NAME:begin --> … <!-- NAME:end --> block with the table made from the results files."""
+    for name, fn in SECTIONS.items():
+        begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            _, tail = rest.split(end, 1)
+            try:
+                body = fn()
+            except FileNotFoundError:
+                body = "_not measured yet: run `make results`_"
+            text = f"{head}{begin}\n{body}\n{end}{tail}"
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mtst.results", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", default="full")
+    p.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS), choices=list(EXPERIMENTS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--jobs", type=int, default=1, help="run seeds in parallel processes (useful on a GPU)")
+    p.add_argument("--part", type=Path, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--readme", action="store_true", help="re-render the README tables from results/ and exit")
+    args = p.parse_args(argv)
+    if args.readme:
+        readme = ROOT / "README.md"
+        readme.write_text(render_readme(readme.read_text()))
+        print(f"rendered {readme}")
+        return 0
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore", message=".*truncated")
+    if args.part:  # a child process of --jobs: one experiment, one seed, rows to a JSON file
+        rows = EXPERIMENTS[args.experiments[0]](args.size, args.seeds[0])
+        args.part.write_text(json.dumps(rows))
+        return 0
+    run(args.experiments, args.size, args.seeds, args.jobs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,320 @@
+"""Multi-task training: one task per batch drawn by a sampler, AdamW over trainable params, evaluation.
+
+    result = mtst.train(model, train_data, TrainConfig(steps=300), validation=val_data)
+    result.history  # a tidy DataFrame: step, task, phase, loss, lr, metrics
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .data import TaskData
+from .model import IGNORE_INDEX, MultiTaskModel, align_labels, word_predictions
+from .optim import layerwise_param_groups, make_optimizer, make_scheduler
+
+SAMPLERS = ("round_robin", "proportional", "temperature")
+
+
+@dataclass
+class TrainConfig:
+    """The knobs of a training run; the defaults are the teaching defaults."""
+
+    steps: int | None = None  # optimizer steps; None means `epochs` passes over all tasks' batches
+    epochs: float = 1.0  # used when steps is None
+    batch_size: int = 32
+    lr: float = 5e-5  # the top encoder layer's rate (lower layers get lr · layer_decay^depth)
+    head_lr: float | None = None  # the heads' rate; None means lr
+    layer_decay: float = 1.0  # ξ: each encoder layer gets ξ × the rate of the layer above
+    weight_decay: float = 0.01
+    schedule: str = "linear"  # constant, constant_with_warmup, linear, cosine, slanted_triangular
+    warmup_ratio: float = 0.1  # share of the steps spent warming up
+    sampler: str = "proportional"  # round_robin, proportional, temperature
+    temperature: float = 2.0  # for sampler="temperature": p ∝ n^(1/T)
+    loss_weights: dict[str, float] | None = None  # per-task multipliers of the loss; None means 1 each
+    max_grad_norm: float | None = 1.0  # gradient clipping; None turns it off
+    eval_every: int | None = None  # validate every N steps (None: 4 times per run) and keep the best state
+    keep_best: bool = True  # restore the best validation state at the end
+    precision: str = "auto"  # "fp32", "bf16" (autocast), or "auto": bf16 on CUDA, fp32 on CPU
+    device: str | None = None  # None: CUDA when present
+    seed: int = 0
+    progress: bool = True  # a tqdm bar over the steps
+
+
+@dataclass
+class TrainResult:
+    history: pd.DataFrame
+    best_step: int | None
+    best_score: float | None
+    steps: int
+    wall_time_s: float
+    config: dict = field(default_factory=dict)
+
+    def curves(self, phase: str = "train") -> pd.DataFrame:
+        return self.history[self.history.phase == phase]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training stopped on a NaN or inf loss; the model holds the best state seen before it."""
+
+    def __init__(self, message: str, result: TrainResult):
+        super().__init__(message)
+        self.result = result
+
+
+class Callback:
+    """Hooks into the training loop; override what you need. `trainer` exposes model, optimizer, step."""
+
+    def on_train_begin(self, trainer: "Trainer") -> None: ...
+    def on_step_begin(self, trainer: "Trainer", step: int, task: str) -> None: ...
+    def on_after_backward(self, trainer: "Trainer", step: int, task: str) -> None: ...
+    def on_step_end(self, trainer: "Trainer", step: int, task: str, loss: float) -> None: ...
+    def on_evaluate(self, trainer: "Trainer", step: int, metrics: dict[str, dict]) -> None: ...
+    def on_train_end(self, trainer: "Trainer") -> None: ...
+
+
+# --------------------------------------------------------------------------- samplers
+
+
+def task_schedule(batches: dict[str, int], steps: int, sampler: str = "proportional", temperature: float = 2.0, seed: int = 0) -> list[str]:
+    """Which task each step trains on. Every batch holds one task (as in MT-DNN and sentence-transformers)."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
+    names = list(batches)
+    if sampler == "round_robin":
+        return [names[i % len(names)] for i in range(steps)]
+    if sampler == "temperature" and not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    n = np.array([batches[t] for t in names], dtype=float)
+    p = n if sampler == "proportional" else n ** (1.0 / temperature)
+    rng = np.random.default_rng(seed)
+    return [names[i] for i in rng.choice(len(names), size=steps, p=p / p.sum())]
+
+
+def sampling_shares(batches: dict[str, int], sampler: str, temperature: float = 2.0) -> dict[str, float]:
+    """The expected share of steps each task gets under a sampler."""
+    if sampler == "round_robin":
+        return {t: 1 / len(batches) for t in batches}
+    n = np.array(list(batches.values()), dtype=float)
+    p = n if sampler == "proportional" else n ** (1.0 / temperature)
+    return dict(zip(batches, (p / p.sum()).tolist()))
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def check_task_data(task: str, data: TaskData, num_labels: int) -> None:
+    """Refuse empty data, labels out of range, and NER examples whose words and tags differ in length."""
+    if len(data) == 0:
+        raise ValueError(f"the {task!r} dataset is empty: nothing to train or evaluate on")
+    if data.kind == "token":
+        for i, (words, tags) in enumerate(zip(data.tokens, data.labels)):
+            if len(words) != len(tags):
+                raise ValueError(f"{task!r} example {i}: {len(words)} tokens but {len(tags)} tags ({' '.join(words)[:60]!r})")
+        flat = [y for seq in data.labels for y in seq]
+    else:
+        flat = list(data.labels)
+    bad = next((y for y in flat if not (isinstance(y, (int, np.integer)) and 0 <= y < num_labels)), None)
+    if bad is not None:
+        raise ValueError(f"{task!r}: label {bad!r} is out of range; the head has {num_labels} labels (0..{num_labels - 1})")
+
+
+def make_batch(model: MultiTaskModel, data: TaskData, idx, with_labels: bool = True) -> dict:
+    """Tokenize examples idx of a task; token tasks get their word labels aligned to first word pieces."""
+    texts = [data.texts[i] for i in idx]
+    words = [data.tokens[i] for i in idx] if data.tokens is not None else None
+    batch = model.tokenize(texts, words)
+    if with_labels:
+        if data.kind == "token":
+            width = batch["input_ids"].shape[1]
+            rows = [align_labels(batch["word_ids"][r], data.labels[i]) for r, i in enumerate(idx)]
+            batch["labels"] = torch.tensor([row + [IGNORE_INDEX] * (width - len(row)) for row in rows])
+        else:
+            batch["labels"] = torch.tensor([data.labels[i] for i in idx])
+    return batch
+
+
+def task_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+
+
+def _autocast(device: torch.device, precision: str):
+    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def predict_labels(model: MultiTaskModel, data: TaskData, task: str | None = None, batch_size: int = 64, precision: str = "auto") -> list:
+    """Predicted label ids: one per sentence, or one list per tweet (word level) for token tasks."""
+    task = task or data.name
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(data)), key=lambda i: -len(data.texts[i]))
+    preds: list = [None] * len(data)
+    try:
+        with _autocast(model.device, precision):
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                batch = make_batch(model, data, idx, with_labels=False)
+                logits = model(batch, [task])[task].float().argmax(-1).cpu()
+                for r, i in enumerate(idx):
+                    preds[i] = word_predictions(logits[r].tolist(), batch["word_ids"][r]) if data.kind == "token" else int(logits[r])
+    finally:
+        model.train(was_training)
+    if data.kind == "token":
+        # Words beyond max_length were never seen: they count as "O" (and as misses if they were entities).
+        preds = [p + [0] * (len(words) - len(p)) for p, words in zip(preds, data.tokens)]
+    return preds
+
+
+def evaluate(model: MultiTaskModel, data: TaskData, task: str | None = None, batch_size: int = 64, precision: str = "auto") -> dict:
+    """accuracy and macro-F1 (sentence tasks), entity-level precision/recall/F1 by seqeval (token tasks).
+    `score` is the headline: accuracy, or entity F1."""
+    task = task or data.name
+    check_task_data(task, data, len(model.label_names[task]))
+    preds = predict_labels(model, data, task, batch_size, precision)
+    if data.kind == "token":
+        from seqeval.metrics import f1_score, precision_score, recall_score
+
+        names = data.label_names
+        y_true = [[names[y] for y in seq] for seq in data.labels]
+        y_pred = [[names[y] for y in seq] for seq in preds]
+        f1 = float(f1_score(y_true, y_pred, zero_division=0))
+        return {"entity_f1": f1, "precision": float(precision_score(y_true, y_pred, zero_division=0)), "recall": float(recall_score(y_true, y_pred, zero_division=0)), "score": f1}
+    from sklearn.metrics import accuracy_score, f1_score
+
+    acc = float(accuracy_score(data.labels, preds))
+    return {"accuracy": acc, "macro_f1": float(f1_score(data.labels, preds, average="macro", labels=list(range(data.num_labels)), zero_division=0)), "score": acc}
+
+
+def evaluate_all(model: MultiTaskModel, datasets: dict[str, TaskData], **kw) -> pd.DataFrame:
+    """One row per task with its metrics."""
+    return pd.DataFrame([{"task": t, **evaluate(model, d, t, **kw)} for t, d in datasets.items()])
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+class Trainer:
+    """Runs the loop; callbacks see it (model, optimizer, scheduler, step, config) at every hook."""
+
+    def __init__(self, model: MultiTaskModel, train_data: dict[str, TaskData], config: TrainConfig | None = None,
+                 validation: dict[str, TaskData] | None = None, callbacks: list[Callback] | tuple = (), groups: list[dict] | None = None):
+        self.config = config or TrainConfig()
+        cfg = self.config
+        if not train_data:
+            raise ValueError("train_data is empty: pass {task: TaskData} for at least one task")
+        for task, data in train_data.items():
+            model._head(task)  # KeyError listing the model's tasks
+            check_task_data(task, data, len(model.label_names[task]))
+        for task, data in (validation or {}).items():
+            model._head(task)
+            check_task_data(task, data, len(model.label_names[task]))
+        if cfg.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {cfg.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
+        self.model, self.train_data, self.validation, self.callbacks = model, train_data, validation or {}, list(callbacks)
+        self.device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        torch.manual_seed(cfg.seed)
+        model.to(self.device)
+        self.groups = groups if groups is not None else layerwise_param_groups(model, cfg.lr, cfg.head_lr, cfg.layer_decay, cfg.weight_decay)
+        self.optimizer = make_optimizer(self.groups, model)
+        self.batches = {t: math.ceil(len(d) / cfg.batch_size) for t, d in train_data.items()}
+        self.total_steps = cfg.steps or max(1, round(cfg.epochs * sum(self.batches.values())))
+        self.scheduler = make_scheduler(self.optimizer, cfg.schedule, self.total_steps, round(cfg.warmup_ratio * self.total_steps))
+        self.schedule = task_schedule(self.batches, self.total_steps, cfg.sampler, cfg.temperature, cfg.seed)
+        self.step = 0
+        self._rng = np.random.default_rng(cfg.seed)
+        self._queues: dict[str, list[int]] = {t: [] for t in train_data}
+        self.rows: list[dict] = []
+        self.best_state: dict | None = None
+        self.best_step: int | None = None
+        self.best_score: float | None = None
+
+    def _next_indices(self, task: str) -> list[int]:
+        """The next batch of a task: a seeded permutation, refilled when it runs out."""
+        q = self._queues[task]
+        if len(q) < self.config.batch_size:
+            q.extend(self._rng.permutation(len(self.train_data[task])).tolist())
+        idx, self._queues[task] = q[: self.config.batch_size], q[self.config.batch_size :]
+        return idx
+
+    def _call(self, hook: str, *args) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, *args)
+
+    def evaluate(self) -> dict[str, dict]:
+        metrics = {t: evaluate(self.model, d, t, precision=self.config.precision) for t, d in self.validation.items()}
+        for t, m in metrics.items():
+            self.rows.append({"step": self.step, "task": t, "phase": "validation", **m})
+        if metrics:
+            score = float(np.mean([m["score"] for m in metrics.values()]))
+            if self.best_score is None or score > self.best_score:
+                self.best_score, self.best_step = score, self.step
+                self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        self._call("on_evaluate", self.step, metrics)
+        return metrics
+
+    def _result(self, t0: float) -> TrainResult:
+        return TrainResult(pd.DataFrame(self.rows), self.best_step, self.best_score, self.step, time.perf_counter() - t0, asdict(self.config))
+
+    def _restore_best(self) -> None:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+
+    def run(self) -> TrainResult:
+        from tqdm.auto import tqdm
+
+        cfg, model = self.config, self.model
+        weights = cfg.loss_weights or {}
+        eval_every = cfg.eval_every or max(1, self.total_steps // 4)
+        t0 = time.perf_counter()
+        model.train()
+        self._call("on_train_begin")
+        bar = tqdm(self.schedule, desc="train", disable=not cfg.progress, leave=False)
+        for task in bar:
+            self.step += 1
+            self._call("on_step_begin", self.step, task)
+            data = self.train_data[task]
+            batch = make_batch(model, data, self._next_indices(task))
+            labels = batch["labels"].to(self.device)
+            with _autocast(self.device, cfg.precision):
+                logits = model(batch, [task])[task]
+            loss = task_loss(logits, labels) * weights.get(task, 1.0)
+            if not torch.isfinite(loss):
+                self._restore_best()
+                kept = f"the best state (step {self.best_step}) was restored" if self.best_state is not None else "no validation had run yet"
+                raise NonFiniteLossError(f"loss is {loss.item()} at step {self.step} on task {task!r}; training stopped and {kept}", self._result(t0))
+            loss.backward()
+            self._call("on_after_backward", self.step, task)
+            if cfg.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_([p for g in self.groups for p in g["params"]], cfg.max_grad_norm, foreach=True)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            value = loss.item()
+            self.rows.append({"step": self.step, "task": task, "phase": "train", "loss": value, "lr": self.optimizer.param_groups[-1]["lr"]})
+            self._call("on_step_end", self.step, task, value)
+            if self.validation and (self.step % eval_every == 0 or self.step == self.total_steps):
+                self.evaluate()
+            if self.step % 10 == 0:
+                bar.set_postfix(task=task, loss=f"{value:.3f}")
+        bar.close()
+        if cfg.keep_best:
+            self._restore_best()
+        self._call("on_train_end")
+        return self._result(t0)
+
+
+def train(model: MultiTaskModel, train_data: dict[str, TaskData], config: TrainConfig | None = None,
+          validation: dict[str, TaskData] | None = None, callbacks: list[Callback] | tuple = (), groups: list[dict] | None = None) -> TrainResult:
+    """Train `model` on the tasks in `train_data` (one task per batch), validating and keeping the best state."""
+    return Trainer(model, train_data, config, validation, callbacks, groups).run()

@@ -1,0 +1,188 @@
+"""The multi-task model: heads, alignment, one encoder pass, training, checkpoints and bad input."""
+
+import json
+import warnings
+
+import pandas as pd
+import pytest
+import torch
+
+import mtst
+from mtst.model import IGNORE_INDEX, word_predictions
+from mtst.training import check_task_data, make_batch, sampling_shares
+
+warnings.filterwarnings("ignore", message=".*truncated")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return {t: mtst.load_task(t, "train", "ci") for t in mtst.TASKS}
+
+
+@pytest.fixture()
+def model(encoder, data):
+    import copy
+
+    enc = copy.deepcopy(encoder)
+    enc.max_length = 64
+    return mtst.MultiTaskModel.for_tasks(enc, data, seed=0)
+
+
+def test_shapes_per_head(model):
+    batch = model.tokenize(["Apple opened a store in London", "a fine film"])
+    out = model(batch)
+    width = batch["input_ids"].shape[1]
+    assert out["sentiment"].shape == (2, 2) and out["topic"].shape == (2, 20)
+    assert out["ner"].shape == (2, width, 21)
+    assert set(model(["x"], tasks=["topic"])) == {"topic"}
+
+
+def test_label_alignment_on_multi_piece_words(model):
+    words = ["Kristiansand", "is", "lovely"]
+    batch = model.tokenize([" ".join(words)])
+    pieces = model.encoder.tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
+    assert pieces[0] == "[CLS]" and pieces[-1] == "[SEP]" and pieces[2].startswith("##")  # a multi-piece word
+    aligned = mtst.align_labels(batch["word_ids"][0], [5, 0, 0])
+    n_first = len(pieces) - 2 - 2  # pieces of the first word
+    assert aligned == [IGNORE_INDEX, 5] + [IGNORE_INDEX] * (n_first - 1) + [0, 0, IGNORE_INDEX]
+    assert word_predictions(list(range(len(pieces))), batch["word_ids"][0]) == [1, 1 + n_first, 2 + n_first]
+
+
+def test_one_encoder_call_per_forward(model):
+    calls = []
+    handle = model.encoder.model.register_forward_hook(lambda *a: calls.append(1))
+    model(["one sentence", "and another"])
+    handle.remove()
+    assert len(calls) == 1
+
+
+def test_predict_returns_names_and_spans(model):
+    out = model.predict(["Barack Obama visited Paris today", "a dull film"])
+    assert out[0]["sentiment"] in ("rotten", "fresh") and out[0]["topic"] in model.label_names["topic"]
+    assert isinstance(out[0]["ner"], list)
+    assert mtst.bio_spans(["Barack", "Obama", "in", "New", "York"], ["B-person", "I-person", "O", "B-geo-loc", "I-geo-loc"]) == [
+        ("Barack Obama", "person"),
+        ("New York", "geo-loc"),
+    ]
+
+
+def test_save_and_load_give_identical_logits(model, tmp_path):
+    model.eval()
+    path = model.save_pretrained(tmp_path / "ckpt")
+    assert sorted(p.name for p in path.iterdir()) == ["encoder", "heads.safetensors", "mtst_config.json"]
+    assert not list(tmp_path.glob(".ckpt.*"))
+    cfg = json.loads((path / "mtst_config.json").read_text())
+    assert cfg["label_names"]["sentiment"] == ["rotten", "fresh"]
+    loaded = mtst.MultiTaskModel.from_pretrained(path).eval()
+    x = ["Apple opened a store in London", "the engine makes a strange noise"]
+    a, b = model(x), loaded(x)
+    for t in a:
+        assert torch.equal(a[t], b[t])
+    # The encoder part is a sentence-transformers folder.
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(path / "encoder"), device="cpu")
+    assert torch.allclose(torch.from_numpy(st.encode(x)), model.encoder.encode(x), atol=1e-5)
+
+
+def test_checkpoint_errors_name_the_file(model, tmp_path):
+    path = model.save_pretrained(tmp_path / "ckpt")
+    (path / "heads.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="heads.safetensors"):
+        mtst.MultiTaskModel.from_pretrained(path)
+    (path / "heads.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="heads.safetensors is missing"):
+        mtst.MultiTaskModel.from_pretrained(path)
+
+
+def test_samplers():
+    batches = {"a": 100, "b": 25, "c": 1}
+    assert mtst.task_schedule(batches, 6, "round_robin") == ["a", "b", "c", "a", "b", "c"]
+    prop = pd.Series(mtst.task_schedule(batches, 20000, "proportional", seed=1)).value_counts(normalize=True)
+    assert abs(prop["a"] - 100 / 126) < 0.02
+    shares = sampling_shares(batches, "temperature", 2.0)
+    temp = pd.Series(mtst.task_schedule(batches, 20000, "temperature", 2.0, seed=1)).value_counts(normalize=True)
+    assert abs(temp["c"] - shares["c"]) < 0.01 and shares["c"] > 1 / 126  # T > 1 lifts the small task
+    assert mtst.task_schedule(batches, 50, "proportional", seed=3) == mtst.task_schedule(batches, 50, "proportional", seed=3)
+    with pytest.raises(ValueError, match="valid samplers: round_robin, proportional, temperature"):
+        mtst.task_schedule(batches, 5, "uniform")
+
+
+def test_ner_batch_labels_are_aligned(model, data):
+    batch = make_batch(model, data["ner"], [0, 1, 2])
+    assert batch["labels"].shape == batch["input_ids"].shape
+    for r in range(3):
+        kept = [y for y in batch["labels"][r].tolist() if y != IGNORE_INDEX]
+        assert kept == data["ner"].labels[r][: len(kept)]
+
+
+def _tiny(data, n=16):
+    return {t: d.subset(n) for t, d in data.items()}
+
+
+def test_same_seed_gives_identical_metrics(encoder, data):
+    import copy
+
+    val = {t: mtst.load_task(t, "validation", "ci").subset(32) for t in mtst.TASKS}
+    runs = []
+    for _ in range(2):
+        enc = copy.deepcopy(encoder)
+        enc.max_length = 32
+        m = mtst.MultiTaskModel.for_tasks(enc, data, seed=0)
+        r = mtst.train(m, _tiny(data), mtst.TrainConfig(steps=4, batch_size=8, progress=False, device="cpu", seed=0), validation=val)
+        runs.append(r.history)
+    pd.testing.assert_frame_equal(runs[0], runs[1])
+    assert set(runs[0].phase) == {"train", "validation"}
+
+
+def test_training_changes_weights_and_keeps_the_best_state(model, data):
+    val = {"sentiment": mtst.load_task("sentiment", "validation", "ci").subset(32)}
+    before = model.heads["sentiment"].net[-1].weight.detach().clone()
+    enc_before = model.encoder.layers[5].output.dense.weight.detach().clone()
+    seen = []
+
+    class Spy(mtst.Callback):
+        def on_after_backward(self, trainer, step, task):
+            seen.append((step, task, trainer.model.heads[task].net[-1].weight.grad is not None))
+
+    r = mtst.train(model, {"sentiment": data["sentiment"].subset(32)}, mtst.TrainConfig(steps=4, batch_size=8, eval_every=2, progress=False, device="cpu"),
+                   validation=val, callbacks=[Spy()])
+    assert seen == [(1, "sentiment", True), (2, "sentiment", True), (3, "sentiment", True), (4, "sentiment", True)]
+    assert not torch.equal(before, model.heads["sentiment"].net[-1].weight)
+    assert not torch.equal(enc_before, model.encoder.layers[5].output.dense.weight)
+    assert r.best_step in (2, 4) and r.steps == 4
+    assert list(r.curves("train").columns[:5]) == ["step", "task", "phase", "loss", "lr"]
+
+
+def test_bad_input(model, data):
+    bad = data["sentiment"].subset(8)
+    bad.labels = list(bad.labels)
+    bad.labels[3] = 7
+    with pytest.raises(ValueError, match="'sentiment': label 7 is out of range"):
+        check_task_data("sentiment", bad, 2)
+    ner = data["ner"].subset(4)
+    ner.labels = [list(s) for s in ner.labels]
+    ner.labels[2] = ner.labels[2][:-1]
+    with pytest.raises(ValueError, match="'ner' example 2"):
+        check_task_data("ner", ner, 21)
+    with pytest.raises(KeyError, match="the model's tasks are: sentiment, topic, ner"):
+        model(["x"], tasks=["pos"])
+    empty = data["topic"].subset(4)
+    empty.texts, empty.labels = [], []
+    with pytest.raises(ValueError, match="'topic' dataset is empty"):
+        mtst.train(model, {"topic": empty}, mtst.TrainConfig(steps=1, progress=False))
+
+
+def test_nan_loss_stops_with_step_and_task(model, data):
+    class Poison(mtst.Callback):
+        def on_step_end(self, trainer, step, task, loss):
+            if step == 3:  # after the validation at step 2
+                with torch.no_grad():
+                    trainer.model.heads["sentiment"].net[-1].weight.fill_(float("nan"))
+
+    val = {"sentiment": mtst.load_task("sentiment", "validation", "ci").subset(16)}
+    with pytest.raises(mtst.NonFiniteLossError, match=r"at step 4 on task 'sentiment'.*best state \(step 2\) was restored") as e:
+        mtst.train(model, {"sentiment": data["sentiment"].subset(32)}, mtst.TrainConfig(steps=5, batch_size=8, eval_every=2, progress=False, device="cpu"),
+                   validation=val, callbacks=[Poison()])
+    assert torch.isfinite(model.heads["sentiment"].net[-1].weight).all()
+    assert e.value.result.steps == 4
