@@ -51,33 +51,75 @@ def _load(size: str, split: str, tasks=None) -> dict:
     return {t: load_task(t, split, size) for t in (tasks or TASKS)}
 
 
-def run_single_vs_multi(size: str, seed: int) -> list[dict]:
-    """Each task alone (its own encoder copy and head) against all three tasks on one shared encoder."""
-    from .data import SIZES, TASKS
+def _fit_and_test(size: str, seed: int, tasks: list[str], cfg) -> tuple[list[dict], object]:
+    """A fresh pretrained encoder with one head per task, trained by `cfg`, scored on the test splits."""
+    from .data import SIZES
     from .encoder import SentenceEncoder
     from .model import MultiTaskModel
     from .training import evaluate_all, train
 
-    train_data, val, test = _load(size, "train"), _load(size, "validation"), _load(size, "test")
+    train_data, val, test = _load(size, "train", tasks), _load(size, "validation", tasks), _load(size, "test", tasks)
+    enc = SentenceEncoder.from_pretrained(max_length=SIZES[size].max_length)
+    model = MultiTaskModel.for_tasks(enc, train_data, seed=seed)
+    res = train(model, train_data, cfg, validation=val)
+    return evaluate_all(model, test).to_dict("records"), res
+
+
+def _rows(experiment: str, setting: str, seed: int, scores: list[dict], res) -> list[dict]:
+    return [{"experiment": experiment, "setting": setting, "seed": seed, "task": rec["task"], "metric": metric,
+             "value": float(value), "steps": res.steps, "wall_time_s": res.wall_time_s}
+            for rec in scores for metric, value in rec.items() if metric != "task"]
+
+
+def run_single_vs_multi(size: str, seed: int, unit: str | None = None) -> list[dict]:
+    """Each task alone (its own encoder copy and head) against all three tasks on one shared encoder."""
+    from .data import TASKS
+
     rows = []
     settings = [(f"single:{t}", [t]) for t in TASKS] + [("multi", list(TASKS))]
     for setting, tasks in settings:
-        enc = SentenceEncoder.from_pretrained(max_length=SIZES[size].max_length)
-        model = MultiTaskModel.for_tasks(enc, {t: train_data[t] for t in tasks}, seed=seed)
-        cfg = full_config(size, seed)
-        res = train(model, {t: train_data[t] for t in tasks}, cfg, validation={t: val[t] for t in tasks})
-        scores = evaluate_all(model, {t: test[t] for t in tasks})
-        for rec in scores.to_dict("records"):
-            for metric, value in rec.items():
-                if metric != "task":
-                    rows.append({"experiment": "single_vs_multi", "setting": "multi" if setting == "multi" else "single",
-                                 "seed": seed, "task": rec["task"], "metric": metric, "value": float(value),
-                                 "steps": res.steps, "wall_time_s": res.wall_time_s})
-        print(f"[single_vs_multi seed={seed}] {setting}: " + ", ".join(f"{r['task']} {r['score']:.4f}" for r in scores.to_dict("records")) + f" ({res.wall_time_s:.0f} s, {res.steps} steps)", flush=True)
+        if unit is not None and setting != unit:
+            continue
+        scores, res = _fit_and_test(size, seed, tasks, full_config(size, seed))
+        rows += _rows("single_vs_multi", "multi" if setting == "multi" else "single", seed, scores, res)
+        print(f"[single_vs_multi seed={seed}] {setting}: " + ", ".join(f"{r['task']} {r['score']:.4f}" for r in scores) + f" ({res.wall_time_s:.0f} s, {res.steps} steps)", flush=True)
     return rows
 
 
-EXPERIMENTS = {"single_vs_multi": run_single_vs_multi}
+# What was tried to reach the goals: single-task variants of the recipe in full_config (one change each).
+SWEEP = {
+    "ner:base": ("ner", {}),
+    "ner:epochs8": ("ner", {"epochs": 8.0}),
+    "ner:epochs12": ("ner", {"epochs": 12.0}),
+    "ner:epochs8_lr2e-4": ("ner", {"epochs": 8.0, "lr": 2e-4}),
+    "ner:epochs8_head3e-3": ("ner", {"epochs": 8.0, "head_lr": 3e-3}),
+    "ner:epochs8_decay1.0": ("ner", {"epochs": 8.0, "layer_decay": 1.0}),
+    "sentiment:base": ("sentiment", {}),
+    "sentiment:epochs2": ("sentiment", {"epochs": 2.0}),
+    "sentiment:lr5e-5_decay1.0": ("sentiment", {"lr": 5e-5, "layer_decay": 1.0}),
+    "sentiment:epochs2_lr5e-5": ("sentiment", {"epochs": 2.0, "lr": 5e-5}),
+}
+
+
+def run_recipe_sweep(size: str, seed: int, unit: str | None = None) -> list[dict]:
+    """Single-task runs with one change each to the recipe: the record of what was tried."""
+    rows = []
+    for name, (task, change) in SWEEP.items():
+        if unit is not None and name != unit:
+            continue
+        cfg = full_config(size, seed)
+        for k, v in change.items():
+            setattr(cfg, k, v)
+        scores, res = _fit_and_test(size, seed, [task], cfg)
+        rows += _rows("recipe_sweep", name, seed, scores, res)
+        print(f"[recipe_sweep seed={seed}] {name}: {scores[0]['score']:.4f} ({res.wall_time_s:.0f} s, {res.steps} steps)", flush=True)
+    return rows
+
+
+UNITS = {"single_vs_multi": ["single:sentiment", "single:topic", "single:ner", "multi"], "recipe_sweep": list(SWEEP)}
+
+
+EXPERIMENTS = {"single_vs_multi": run_single_vs_multi, "recipe_sweep": run_recipe_sweep}
 
 
 def summarize(df: pd.DataFrame, metric: str = "score") -> pd.DataFrame:
@@ -102,26 +144,38 @@ def write(experiment: str, rows: list[dict], size: str, seeds: list[int], wall: 
     return csv
 
 
-def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1) -> None:
+def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, notes: str = "", out: Path | None = None) -> None:
     for name in experiments:
         t0 = time.perf_counter()
-        if jobs > 1 and len(seeds) > 1:
-            # Seeds in parallel processes: a small model leaves a GPU mostly idle, so several runs share it.
-            parts = [RESULTS_DIR / f".{name}.seed{s}.json" for s in seeds]
+        if jobs > 1:
+            # One process per (seed, unit), `jobs` at a time: a small model leaves a GPU mostly idle.
             RESULTS_DIR.mkdir(exist_ok=True)
-            procs = [subprocess.Popen([sys.executable, "-m", "mtst.results", "--size", size, "--experiments", name,
-                                       "--seeds", str(s), "--part", str(p)]) for s, p in zip(seeds, parts)]
-            codes = [p.wait() for p in procs]
-            if any(codes):
-                raise SystemExit(f"{name}: a seed's process failed (exit codes {codes})")
+            todo = [(s, u) for s in seeds for u in UNITS[name]]
+            running, parts = [], []
+            while todo or running:
+                while todo and len(running) < jobs:
+                    s, u = todo.pop(0)
+                    part = RESULTS_DIR / f".{name}.{s}.{u.replace(':', '_')}.json"
+                    parts.append(part)
+                    running.append(subprocess.Popen([sys.executable, "-m", "mtst.results", "--size", size, "--experiments", name,
+                                                     "--seeds", str(s), "--unit", u, "--part", str(part)]))
+                time.sleep(1)
+                for p in [p for p in running if p.poll() is not None]:
+                    running.remove(p)
+                    if p.returncode:
+                        raise SystemExit(f"{name}: a child process failed with exit code {p.returncode}")
             rows = [r for p in parts for r in json.loads(p.read_text())]
             for p in parts:
                 p.unlink()
         else:
             rows = [r for s in seeds for r in EXPERIMENTS[name](size, s)]
-        path = write(name, rows, size, seeds, time.perf_counter() - t0)
+        path = write(name, rows, size, seeds, time.perf_counter() - t0, notes)
         print(f"wrote {path.relative_to(ROOT)}")
         print(summarize(pd.read_csv(path)).to_string(index=False))
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            for f in (path, path.with_suffix(".json")):
+                (out / f.name).write_bytes(f.read_bytes())
 
 
 # --------------------------------------------------------------------------- README tables
@@ -192,10 +246,13 @@ def render_readme(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mtst.results", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", default="full")
-    p.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS), choices=list(EXPERIMENTS))
+    p.add_argument("--experiments", nargs="+", default=["single_vs_multi"], choices=list(EXPERIMENTS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--jobs", type=int, default=1, help="run seeds in parallel processes (useful on a GPU)")
     p.add_argument("--part", type=Path, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--unit", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--notes", default="", help="what the provenance should say about this run (budget cuts, machine)")
+    p.add_argument("--out", type=Path, default=None, help="also copy each results file here as soon as it is written")
     p.add_argument("--readme", action="store_true", help="re-render the README tables from results/ and exit")
     args = p.parse_args(argv)
     if args.readme:
@@ -206,10 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore", message=".*truncated")
     if args.part:  # a child process of --jobs: one experiment, one seed, rows to a JSON file
-        rows = EXPERIMENTS[args.experiments[0]](args.size, args.seeds[0])
+        rows = EXPERIMENTS[args.experiments[0]](args.size, args.seeds[0], args.unit)
         args.part.write_text(json.dumps(rows))
         return 0
-    run(args.experiments, args.size, args.seeds, args.jobs)
+    run(args.experiments, args.size, args.seeds, args.jobs, args.notes, args.out)
     return 0
 
 
