@@ -6,7 +6,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
-from . import probes, widgets  # noqa: E402, F401
+from . import probes, results, training, widgets  # noqa: E402, F401
 from .data import SIZES, SPLITS, TASKS, DataError, TaskData, load_task, resolve_size, split_checksum, task_summary  # noqa: E402
 from .encoder import POOLING_MODES, PRECISIONS, SentenceEncoder, default_model_path, pool  # noqa: E402
 from .model import (  # noqa: E402
@@ -26,7 +26,15 @@ from .optim import (  # noqa: E402
     make_optimizer,
     make_scheduler,
 )
-from .plotting import plot_embedding_space, plot_label_distribution, plot_similarity_heatmap, project_2d  # noqa: E402
+from .plotting import (  # noqa: E402
+    plot_architecture,
+    plot_confusion,
+    plot_embedding_space,
+    plot_label_distribution,
+    plot_learning_curves,
+    plot_similarity_heatmap,
+    project_2d,
+)
 from .probes import knn_accuracy, linear_probe_accuracy, nearest_neighbours  # noqa: E402
 from .training import (  # noqa: E402
     SAMPLERS,
@@ -58,6 +66,9 @@ __all__ = [
     "SentenceEncoder",
     "default_model_path",
     "pool",
+    "plot_architecture",
+    "plot_confusion",
+    "plot_learning_curves",
     "plot_embedding_space",
     "plot_label_distribution",
     "plot_similarity_heatmap",

@@ -36,7 +36,7 @@ class SizeSpec:
 
 SIZES: dict[str, SizeSpec] = {
     # CI: every notebook in <= 3 min on 2 cores.
-    "ci": SizeSpec(train=256, validation=128, test=256, max_length=64),
+    "ci": SizeSpec(train=256, validation=64, test=128, max_length=64),
     # JupyterLab default: minutes on a laptop CPU.
     "demo": SizeSpec(train=2000, validation=400, test=1000, max_length=128),
     # All the data, at the model's own limit (all-MiniLM-L6-v2: max_seq_length 256).

@@ -97,3 +97,77 @@ def plot_similarity_heatmap(embeddings: torch.Tensor, sentences: list[str], ax=N
             ax.text(j, i, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=7, color="w" if sim[i, j] < 0.6 else "k")
     ax.figure.colorbar(im, ax=ax, fraction=0.046, label="cosine similarity")
     return ax
+
+
+def plot_learning_curves(history, ax=None, smooth: int = 10):
+    """Training loss per task over steps (rolling mean), with validation scores on a twin axis."""
+    ax = _ax(ax, (8, 4))
+    train = history[history.phase == "train"]
+    for task, d in train.groupby("task", sort=False):
+        ax.plot(d.step, d.loss.rolling(smooth, min_periods=1).mean(), label=f"{task} loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"training loss (rolling mean of {smooth})")
+    val = history[history.phase == "validation"]
+    if len(val):
+        ax2 = ax.twinx()
+        for task, d in val.groupby("task", sort=False):
+            ax2.plot(d.step, d.score, "o--", label=f"{task} validation score")
+        ax2.set_ylabel("validation score (accuracy / entity F1)")
+        ax2.set_ylim(0, 1)
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="center right")
+    else:
+        ax.legend(fontsize=7)
+    return ax
+
+
+def plot_confusion(y_true, y_pred, label_names: list[str], ax=None, normalize: bool = True):
+    """Confusion matrix (rows: true label), normalised per row by default."""
+    from sklearn.metrics import confusion_matrix
+
+    ax = _ax(ax, (7, 6))
+    cm = confusion_matrix(y_true, y_pred, labels=list(range(len(label_names))))
+    if normalize:
+        cm = cm / cm.sum(1, keepdims=True).clip(min=1)
+    im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    ax.set_xticks(range(len(label_names)), label_names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(label_names)), label_names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046)
+    return ax
+
+
+def plot_architecture(model, ax=None):
+    """The multi-task model as boxes: tokens → embeddings → layers → pooling → heads, with parameter counts."""
+    from matplotlib.patches import FancyBboxPatch
+
+    ax = _ax(ax, (9, 5))
+    enc = model.encoder
+    n_layers = len(enc.layers)
+
+    def box(x, y, w, h, text, color):
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02", fc=color, ec="k", lw=0.8))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8)
+
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    box(0.0, 0.0, 0.22, 0.08, "word pieces + mask", "#eeeeee")
+    box(0.0, 0.12, 0.22, 0.08, f"embeddings\n{count(enc.embeddings) / 1e6:.1f} M", "#cfe2f3")
+    for i in range(n_layers):
+        box(0.0, 0.24 + i * 0.1, 0.22, 0.08, f"layer {i}  ({count(enc.layers[i]) / 1e6:.2f} M)", "#9fc5e8")
+    top = 0.24 + n_layers * 0.1
+    box(0.3, top - 0.1, 0.2, 0.08, f"{enc.pooling} pooling\n(no parameters)", "#d9ead3")
+    heads = list(model.heads.items())
+    for j, (task, head) in enumerate(heads):
+        y = 0.1 + j * (top - 0.1) / max(1, len(heads))
+        src = "token embeddings" if head.kind == "token" else "sentence embedding"
+        box(0.62, y, 0.3, 0.1, f"head:{task} ({head.kind})\n{len(model.label_names[task])} labels · {count(head):,} params\nreads the {src}", "#fce5cd")
+        start = (0.5, top - 0.06) if head.kind == "sentence" else (0.22, top - 0.06)
+        ax.annotate("", xy=(0.62, y + 0.05), xytext=start, arrowprops={"arrowstyle": "->", "lw": 0.8})
+    ax.annotate("", xy=(0.3, top - 0.06), xytext=(0.22, top - 0.06), arrowprops={"arrowstyle": "->", "lw": 0.8})
+    ax.set_xlim(-0.02, 0.95)
+    ax.set_ylim(-0.02, top + 0.02)
+    ax.axis("off")
+    ax.set_title(f"one shared encoder ({count(enc) / 1e6:.1f} M parameters), run once per batch, feeding {len(heads)} heads", fontsize=9)
+    return ax

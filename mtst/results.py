@@ -51,18 +51,23 @@ def _load(size: str, split: str, tasks=None) -> dict:
     return {t: load_task(t, split, size) for t in (tasks or TASKS)}
 
 
-def _fit_and_test(size: str, seed: int, tasks: list[str], cfg) -> tuple[list[dict], object]:
-    """A fresh pretrained encoder with one head per task, trained by `cfg`, scored on the test splits."""
-    from .data import SIZES
+def fit_and_test(train_data: dict, val: dict, test: dict, cfg, max_length: int, seed: int = 0, callbacks=()) -> tuple[list[dict], object, object]:
+    """A fresh pretrained encoder with one head per task in train_data, trained by `cfg`, scored on test."""
     from .encoder import SentenceEncoder
     from .model import MultiTaskModel
     from .training import evaluate_all, train
 
-    train_data, val, test = _load(size, "train", tasks), _load(size, "validation", tasks), _load(size, "test", tasks)
-    enc = SentenceEncoder.from_pretrained(max_length=SIZES[size].max_length)
+    enc = SentenceEncoder.from_pretrained(max_length=max_length)
     model = MultiTaskModel.for_tasks(enc, train_data, seed=seed)
-    res = train(model, train_data, cfg, validation=val)
-    return evaluate_all(model, test).to_dict("records"), res
+    res = train(model, train_data, cfg, validation={t: val[t] for t in train_data}, callbacks=callbacks)
+    return evaluate_all(model, {t: test[t] for t in train_data}).to_dict("records"), res, model
+
+
+def _fit_and_test(size: str, seed: int, tasks: list[str], cfg):
+    from .data import SIZES
+
+    scores, res, _ = fit_and_test(_load(size, "train", tasks), _load(size, "validation", tasks), _load(size, "test", tasks), cfg, SIZES[size].max_length, seed)
+    return scores, res
 
 
 def _rows(experiment: str, setting: str, seed: int, scores: list[dict], res) -> list[dict]:

@@ -94,3 +94,51 @@ def neighbour_widget(search: NeighbourSearch, sentence: str = "", k: int = 5):
     box.model, box.text, box.pooling, box.output = search, text, mode, out
     box.add_class("mtst-neighbours")
     return box
+
+
+def predict_html(model, sentence: str) -> str:
+    """Topic and sentiment labels, and the sentence with its predicted entities highlighted."""
+    out = model.predict(sentence)
+    parts = []
+    for task, value in out.items():
+        if model.task_kind(task) == "sentence":
+            parts.append(f"<b>{html.escape(task)}</b>: {html.escape(value)}")
+    words = sentence.split()
+    for task in [t for t in out if model.task_kind(t) == "token"]:
+        from .model import word_predictions
+
+        batch = model.tokenize([sentence])
+        with torch.inference_mode():
+            was = model.training
+            model.eval()
+            tags = word_predictions(model(batch, [task])[task][0].argmax(-1).tolist(), batch["word_ids"][0])
+            model.train(was)
+        names = model.label_names[task]
+        marked = []
+        for w, t in zip(words, tags):
+            label = names[t]
+            if label == "O":
+                marked.append(html.escape(w))
+            else:
+                marked.append(f"<mark title='{html.escape(label)}' style='background:#fce5cd'>{html.escape(w)} <sub>{html.escape(label[2:])}</sub></mark>")
+        spans = ", ".join(f"{html.escape(s)} ({html.escape(t)})" for s, t in out[task]) or "none"
+        parts.append(f"<b>{html.escape(task)}</b>: {' '.join(marked)}<br><small>entities: {spans}</small>")
+    return "<div class='mtst-predict'>" + "<br>".join(parts) + "</div>"
+
+
+def predict_widget(model, sentence: str = ""):
+    """Type a sentence; see every head's prediction, with entities highlighted in the text."""
+    import ipywidgets as W
+
+    text = W.Text(value=sentence, description="sentence", placeholder="type a sentence and press enter", layout=W.Layout(width="80%"), continuous_update=False)
+    out = W.HTML()
+
+    def refresh(_=None):
+        out.value = predict_html(model, text.value) if text.value.strip() else "<i>type a sentence</i>"
+
+    text.observe(refresh, names="value")
+    refresh()
+    box = W.VBox([text, out])
+    box.model, box.text, box.output = model, text, out
+    box.add_class("mtst-predict")
+    return box
