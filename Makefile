@@ -33,7 +33,7 @@ unit: $(STAMP)
 
 # Every notebook, executed top to bottom at size ci.
 notebooks: $(STAMP)
-	MTST_SIZE=ci $(VENV)/bin/pytest -q --nbmake --nbmake-timeout=600 $(NOTEBOOKS)
+	MTST_SIZE=ci $(VENV)/bin/pytest -q --durations=0 --nbmake --nbmake-timeout=600 $(NOTEBOOKS)
 
 # Every notebook at demo size into reports/ as executed notebooks and HTML.
 demo: $(STAMP)

@@ -6,7 +6,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
-from . import probes, results, training, widgets  # noqa: E402, F401
+from . import probes, training, widgets  # noqa: E402, F401
 from .data import SIZES, SPLITS, TASKS, DataError, TaskData, load_task, resolve_size, split_checksum, task_summary  # noqa: E402
 from .encoder import POOLING_MODES, PRECISIONS, SentenceEncoder, default_model_path, pool  # noqa: E402
 from .model import (  # noqa: E402
@@ -50,6 +50,15 @@ from .training import (  # noqa: E402
 )
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # Submodules that are also run as scripts (python -m mtst.results / mtst.bench) load on first use.
+    if name in ("results", "bench"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'mtst' has no attribute {name!r}")
 
 __all__ = [
     "SIZES",

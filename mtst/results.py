@@ -121,10 +121,27 @@ def run_recipe_sweep(size: str, seed: int, unit: str | None = None) -> list[dict
     return rows
 
 
-UNITS = {"single_vs_multi": ["single:sentiment", "single:topic", "single:ner", "multi"], "recipe_sweep": list(SWEEP)}
+def run_precision(size: str, seed: int, unit: str | None = None) -> list[dict]:
+    """Does bf16 autocast keep the metrics? The same single-task runs in fp32 and in bf16."""
+    rows = []
+    for task in ("sentiment", "ner"):
+        for precision in ("fp32", "bf16"):
+            name = f"{task}:{precision}"
+            if unit is not None and name != unit:
+                continue
+            cfg = full_config(size, seed)
+            cfg.precision = precision
+            scores, res = _fit_and_test(size, seed, [task], cfg)
+            rows += _rows("precision", name, seed, scores, res)
+            print(f"[precision seed={seed}] {name}: {scores[0]['score']:.4f} ({res.wall_time_s:.0f} s, {res.steps} steps)", flush=True)
+    return rows
 
 
-EXPERIMENTS = {"single_vs_multi": run_single_vs_multi, "recipe_sweep": run_recipe_sweep}
+UNITS = {"single_vs_multi": ["single:sentiment", "single:topic", "single:ner", "multi"], "recipe_sweep": list(SWEEP),
+         "precision": [f"{t}:{p}" for t in ("sentiment", "ner") for p in ("fp32", "bf16")]}
+
+
+EXPERIMENTS = {"single_vs_multi": run_single_vs_multi, "recipe_sweep": run_recipe_sweep, "precision": run_precision}
 
 
 def summarize(df: pd.DataFrame, metric: str = "score") -> pd.DataFrame:
@@ -195,7 +212,7 @@ def provenance_line(prov: dict) -> str:
     hw = prov["hardware"]
     where = hw.get("gpu") or f"{hw['cpu']} ({hw['cpu_threads']} threads)"
     return (f"size `{prov['size']}`, seeds {prov['seeds']}, {where}, torch {hw['torch']}, commit `{prov['commit']}`, "
-            f"{prov['date'][:10]}, wall time {prov['wall_time_s'] / 60:.1f} min" + (f". {prov['notes']}" if prov.get("notes") else ""))
+            f"{prov['date'][:10]}, wall time {prov['wall_time_s'] / 60:.1f} min" + (f". {prov['notes'][0].upper()}{prov['notes'][1:]}" if prov.get("notes") else ""))
 
 
 def table_single_vs_multi() -> str:
@@ -230,7 +247,32 @@ def table_benchmarks() -> str:
     return "\n".join(lines)
 
 
-SECTIONS = {"benchmarks": table_benchmarks, "single-vs-multi": table_single_vs_multi}
+def table_recipe_sweep() -> str:
+    df, prov = load("recipe_sweep")
+    s = summarize(df)
+    base = {t: s[(s.task == t) & (s.setting == f"{t}:base")]["mean"].iloc[0] for t in s.task.unique()}
+    lines = ["| task | change to the recipe | test score | vs base |", "|---|---|---|---|"]
+    for _, r in s.sort_values(["task", "setting"]).iterrows():
+        change = r.setting.split(":", 1)[1]
+        lines.append(f"| {r.task} | {change} | {100 * r['mean']:.1f} | {100 * (r['mean'] - base[r.task]):+.1f} |")
+    return "\n".join(lines) + f"\n\nOne seed each, single-task. Provenance: {provenance_line(prov)}."
+
+
+def table_precision() -> str:
+    df, prov = load("precision")
+    s = summarize(df)
+    lines = ["| task | fp32 | bf16 autocast | bf16 − fp32 | wall time fp32 → bf16 |", "|---|---|---|---|---|"]
+    wall = df.groupby("setting").wall_time_s.first()
+    for task in ("sentiment", "ner"):
+        m = s.set_index("setting")["mean"]
+        a, b = m.get(f"{task}:fp32"), m.get(f"{task}:bf16")
+        if a is None or b is None:
+            continue
+        lines.append(f"| {task} | {100 * a:.1f} | {100 * b:.1f} | {100 * (b - a):+.1f} | {wall[f'{task}:fp32']:.0f} s → {wall[f'{task}:bf16']:.0f} s |")
+    return "\n".join(lines) + f"\n\nTest scores (accuracy, entity F1), single-task. Provenance: {provenance_line(prov)}."
+
+
+SECTIONS = {"benchmarks": table_benchmarks, "single-vs-multi": table_single_vs_multi, "recipe-sweep": table_recipe_sweep, "precision": table_precision}
 
 
 def render_readme(text: str) -> str:

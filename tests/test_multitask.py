@@ -186,3 +186,17 @@ def test_nan_loss_stops_with_step_and_task(model, data):
                    validation=val, callbacks=[Poison()])
     assert torch.isfinite(model.heads["sentiment"].net[-1].weight).all()
     assert e.value.result.steps == 4
+
+
+def test_predict_widget_and_architecture_plot(model):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    w = mtst.widgets.predict_widget(model)
+    assert w.model is model and "type a sentence" in w.output.value
+    w.text.value = "Barack Obama visited Paris"
+    assert "<b>sentiment</b>:" in w.output.value and "<b>ner</b>:" in w.output.value
+    assert any(f": {name}" in w.output.value for name in model.label_names["topic"])
+    ax = mtst.plot_architecture(model)
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "head:ner (token)" in texts and "layer 5" in texts
