@@ -73,7 +73,7 @@ def _fit_and_test(size: str, seed: int, tasks: list[str], cfg):
 def _rows(experiment: str, setting: str, seed: int, scores: list[dict], res) -> list[dict]:
     return [{"experiment": experiment, "setting": setting, "seed": seed, "task": rec["task"], "metric": metric,
              "value": float(value), "steps": res.steps, "wall_time_s": res.wall_time_s}
-            for rec in scores for metric, value in rec.items() if metric != "task"]
+            for rec in scores for metric, value in rec.items() if metric != "task" and value == value]  # no NaN
 
 
 def run_single_vs_multi(size: str, seed: int, unit: str | None = None) -> list[dict]:
