@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -40,6 +41,21 @@ def pool(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, mode: str
     if mode == "max":
         return token_embeddings.masked_fill(mask == 0, torch.finfo(token_embeddings.dtype).min).amax(1)
     raise ValueError(f"unknown pooling {mode!r}; valid modes: {', '.join(POOLING_MODES)}")
+
+
+@contextlib.contextmanager
+def atomic_folder(path: Path):
+    """Write a folder's files into a temporary sibling, then rename it into place: never half a checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _check_choice(value: str, options: tuple[str, ...], what: str) -> str:
@@ -260,9 +276,7 @@ class SentenceEncoder(nn.Module):
     def save_pretrained(self, path: str | Path) -> Path:
         """Write a sentence-transformers folder (safetensors + JSON) that SentenceTransformer(path) loads."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with atomic_folder(path) as tmp:
             self.model.save_pretrained(tmp, safe_serialization=True)
             self.tokenizer.save_pretrained(tmp)
             modules = [
@@ -287,10 +301,4 @@ class SentenceEncoder(nn.Module):
                     indent=2,
                 )
             )
-            if path.exists():
-                shutil.rmtree(path)
-            tmp.rename(path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return path

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import torch
 from torch import nn
 
 from .data import TaskData
-from .encoder import SentenceEncoder
+from .encoder import SentenceEncoder, atomic_folder
 
 IGNORE_INDEX = -100  # label of word pieces that carry no word label (special tokens, continuation pieces)
 CHECKPOINT_FORMAT = 1
@@ -169,9 +167,7 @@ class MultiTaskModel(nn.Module):
         from safetensors.torch import save_file
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with atomic_folder(path) as tmp:
             self.encoder.save_pretrained(tmp / "encoder")
             state = {k: v.detach().contiguous().cpu() for k, v in self.heads.state_dict().items()}
             save_file(state, str(tmp / "heads.safetensors"))
@@ -182,12 +178,6 @@ class MultiTaskModel(nn.Module):
                 "label_names": self.label_names,
             }
             (tmp / "mtst_config.json").write_text(json.dumps(config, indent=2))
-            if path.exists():
-                shutil.rmtree(path)
-            tmp.rename(path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return path
 
     @classmethod
