@@ -9,6 +9,7 @@ os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 from . import probes, training, widgets  # noqa: E402, F401
 from .data import SIZES, SPLITS, TASKS, DataError, TaskData, load_task, resolve_size, split_checksum, task_summary  # noqa: E402
 from .encoder import POOLING_MODES, PRECISIONS, SentenceEncoder, default_model_path, pool  # noqa: E402
+from .freezing import FreezePanelModel, GradualUnfreezing, freeze, plot_freeze_map, trainable_summary, unfreeze  # noqa: E402
 from .model import (  # noqa: E402
     MultiTaskModel,
     SentenceClassificationHead,
@@ -85,6 +86,12 @@ __all__ = [
     "knn_accuracy",
     "linear_probe_accuracy",
     "nearest_neighbours",
+    "FreezePanelModel",
+    "GradualUnfreezing",
+    "plot_freeze_map",
+    "freeze",
+    "trainable_summary",
+    "unfreeze",
     "MultiTaskModel",
     "SentenceClassificationHead",
     "TokenClassificationHead",

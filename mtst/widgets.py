@@ -142,3 +142,55 @@ def predict_widget(model, sentence: str = ""):
     box.model, box.text, box.output = model, text, out
     box.add_class("mtst-predict")
     return box
+
+
+def freeze_panel(panel_model, steps: int = 3):
+    """One toggle per part, a live trainable readout and freeze map, and a button that trains real steps."""
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from .freezing import plot_freeze_map, plot_step_report
+
+    toggles = {part: W.Checkbox(value=panel_model.is_trainable(part), description=part, indent=False, layout=W.Layout(width="150px"))
+               for part in panel_model.parts}
+    readout = W.Label(value=panel_model.readout())
+    readout.add_class("mtst-trainable-readout")
+    figure = W.Output()
+    button = W.Button(description=f"train {steps} steps", icon="play")
+    report = W.Output()
+
+    def draw():
+        figure.clear_output(wait=True)
+        with figure:
+            fig, ax = plt.subplots(figsize=(6, 3.5))
+            plot_freeze_map(panel_model.model, ax=ax)
+            display(fig)
+            plt.close(fig)
+
+    def on_toggle(change, part):
+        panel_model.set_trainable(part, change["new"])
+        readout.value = panel_model.readout()
+        draw()
+
+    def on_train(_):
+        button.disabled = True
+        try:
+            result = panel_model.train_steps(steps)
+            report.clear_output(wait=True)
+            with report:
+                fig, ax = plt.subplots(figsize=(6, 3.5))
+                plot_step_report(result, ax=ax)
+                display(fig)
+                plt.close(fig)
+        finally:
+            button.disabled = False
+
+    for part, t in toggles.items():
+        t.observe(lambda change, part=part: on_toggle(change, part), names="value")
+    button.on_click(on_train)
+    draw()
+    box = W.VBox([W.HBox([W.VBox(list(toggles.values())), figure]), readout, button, report])
+    box.model, box.toggles, box.readout, box.button, box.report = panel_model, toggles, readout, button, report
+    box.add_class("mtst-freeze-panel")
+    return box

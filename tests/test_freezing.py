@@ -1,0 +1,114 @@
+"""Freezing by name: frozen means frozen, the optimizer sees only trainable parameters, and bad specs."""
+
+import copy
+import warnings
+
+import pytest
+import torch
+
+import mtst
+
+warnings.filterwarnings("ignore", message=".*truncated")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return {t: mtst.load_task(t, "train", "ci").subset(32) for t in ("sentiment", "ner")}
+
+
+@pytest.fixture()
+def model(encoder, data):
+    enc = copy.deepcopy(encoder)
+    enc.max_length = 32
+    return mtst.MultiTaskModel.for_tasks(enc, data, seed=0)
+
+
+def _cfg(**kw):
+    return mtst.TrainConfig(steps=3, batch_size=8, progress=False, device="cpu", **kw)
+
+
+def test_specs_select_the_parts(model):
+    mtst.freeze(model, "layers:0-3", "head:sentiment")
+    s = mtst.trainable_summary(model).set_index("part")
+    assert not s.loc[["layer_0", "layer_1", "layer_2", "layer_3", "head:sentiment"], "trainable"].any()
+    assert s.loc[["embeddings", "layer_4", "layer_5", "head:ner"], "trainable"].all()
+    total = s.loc["total"]
+    assert total.trainable_params == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert total.trainable_fraction == pytest.approx(total.trainable_params / total.params)
+    mtst.unfreeze(model, "layer:2")
+    assert mtst.trainable_summary(model).set_index("part").loc["layer_2", "trainable"]
+    mtst.freeze(model, "all")
+    assert mtst.trainable_summary(model).iloc[-1].trainable_params == 0
+    mtst.unfreeze(model, "heads")
+    assert set(mtst.trainable_summary(model).query("trainable").part) == {"head:sentiment", "head:ner"}
+
+
+def test_frozen_parameters_are_bit_identical_after_training(model, data):
+    mtst.freeze(model, "embeddings", "layers:0-4", "head:ner")
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    trainer = mtst.Trainer(model, data, _cfg())
+    assert sum(len(g["params"]) for g in trainer.optimizer.param_groups) == len(trainable)  # optimizer = trainable set
+    trainer.run()
+    params = dict(model.named_parameters())
+    assert all(torch.equal(params[n], v) for n, v in frozen.items())
+    changed = [n for n, v in trainable.items() if not torch.equal(params[n], v)]
+    assert "encoder.model.encoder.layer.5.output.dense.weight" in changed
+    assert any(n.startswith("heads.sentiment") for n in changed)
+
+
+def test_frozen_layers_still_run_dropout_in_training_mode(model):
+    mtst.freeze(model, "encoder")
+    model.train()
+    batch = model.tokenize(["a fine film with a dull ending"])
+    a = model.encoder(batch)["sentence_embedding"]
+    b = model.encoder(batch)["sentence_embedding"]
+    assert not torch.equal(a, b)  # dropout is active: freezing is not eval mode
+    model.encoder.eval()
+    assert torch.equal(model.encoder(batch)["sentence_embedding"], model.encoder(batch)["sentence_embedding"])
+
+
+def test_nothing_trainable_gives_a_clear_error(model, data):
+    mtst.freeze(model, "all")
+    with pytest.raises(ValueError, match="nothing to train: every parameter is frozen"):
+        mtst.train(model, data, _cfg())
+
+
+def test_gradual_unfreezing_unfreezes_from_the_top(model, data):
+    cb = mtst.GradualUnfreezing(every=2)
+    mtst.train(model, data, mtst.TrainConfig(steps=7, batch_size=8, progress=False, device="cpu"), callbacks=[cb])
+    assert cb.log == [(3, "layer_5"), (5, "layer_4"), (7, "layer_3")]
+    s = mtst.trainable_summary(model).set_index("part")
+    assert not s.loc[["embeddings", "layer_0", "layer_1", "layer_2"], "trainable"].any()
+
+
+def test_bad_specs_name_the_valid_parts_and_change_nothing(model):
+    before = [p.requires_grad for p in model.parameters()]
+    with pytest.raises(ValueError, match=r'unknown part \'backbone\'; valid parts: "all", "encoder"'):
+        mtst.freeze(model, "heads", "backbone")
+    with pytest.raises(ValueError, match="the encoder has layers 0-5"):
+        mtst.freeze(model, "layers:4-9")
+    with pytest.raises(KeyError, match="the model's heads are: sentiment, ner"):
+        mtst.freeze(model, "head:topic")
+    assert [p.requires_grad for p in model.parameters()] == before
+
+
+def test_freeze_panel_is_driven_by_value(model, data):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mtst.freezing import FreezePanelModel
+
+    panel = mtst.widgets.freeze_panel(FreezePanelModel(model, data), steps=2)
+    total = sum(p.numel() for p in model.parameters())
+    layer5 = sum(p.numel() for p in model.encoder.layers[5].parameters())
+    assert panel.readout.value.startswith(f"trainable: {total:,} of {total:,}")
+    panel.toggles["layer_5"].value = False
+    assert panel.readout.value.startswith(f"trainable: {total - layer5:,} of {total:,}")
+    assert not any(p.requires_grad for p in model.encoder.layers[5].parameters())
+    for part in ("embeddings", "layer_0", "layer_1", "layer_2", "layer_3", "layer_4"):
+        panel.toggles[part].value = False
+    report = panel.model.train_steps(2).set_index("part")
+    assert (report.loc[[f"layer_{i}" for i in range(6)] + ["embeddings"], "grad_norm"] == 0).all()
+    assert (report.loc[[f"layer_{i}" for i in range(6)], "changed_fraction"] == 0).all()
+    assert report.loc["head:sentiment", "grad_norm"] > 0 and report.loc["head:sentiment", "changed_fraction"] > 0.5
