@@ -2,6 +2,7 @@
 
     python -m mtst.bench encode [--n 2000] [--batch-size 32] [--repeats 3] [--device cpu|cuda] [--json PATH]
     python -m mtst.bench heads  [--batch-size 32] [--repeats 10]
+    python -m mtst.bench optim  [--batch-size 16] [--repeats 10]
 """
 
 from __future__ import annotations
@@ -179,7 +180,53 @@ def _print_heads(r: dict) -> None:
     print(f"  ratio naive (one pass per task) / 1 head  = {r['ratio_naive_over_one']:.3f}x")
 
 
-BENCHMARKS = {"encode": (bench_encode, _print_encode), "heads": (bench_heads, _print_heads)}
+def bench_optim(batch_size: int = 16, repeats: int = 10, device: str | None = None) -> dict:
+    """A full training step (forward, backward, AdamW foreach) with layer-wise groups against one group."""
+    import copy
+
+    from .data import TASKS, load_task
+    from .encoder import SentenceEncoder
+    from .model import MultiTaskModel
+    from .optim import layerwise_param_groups, make_optimizer
+    from .training import make_batch, task_loss
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    data = {t: load_task(t, "train", "ci") for t in TASKS}
+    base = MultiTaskModel.for_tasks(SentenceEncoder.from_pretrained(max_length=64), data).to(dev)
+    contenders, n_groups = {}, {}
+    for name, decay in (("one_group", None), ("layerwise", 0.9)):
+        model = copy.deepcopy(base)
+        if decay is None:
+            groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": 1e-4, "weight_decay": 0.01}]
+        else:
+            groups = layerwise_param_groups(model, 1e-4, 1e-3, decay)
+        opt = make_optimizer(groups, model)
+        n_groups[name] = len(groups)
+        batch = make_batch(model, data["sentiment"], list(range(batch_size)))
+        labels = batch["labels"].to(dev)
+
+        def step(model=model, opt=opt, batch=batch, labels=labels):
+            loss = task_loss(model(batch, ["sentiment"])["sentiment"], labels)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        step()
+        contenders[name] = step
+    times = interleaved(contenders, repeats, dev)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"benchmark": "optim", "batch_size": batch_size, "repeats": repeats, "device": str(dev), "groups": n_groups,
+            "median_s": med, "ratio_layerwise_over_one_group": med["layerwise"] / med["one_group"], **provenance()}
+
+
+def _print_optim(r: dict) -> None:
+    print(f"optim: training step on {r['batch_size']} real sentences, {r['repeats']} interleaved repeats on {r['device']}")
+    for k, v in r["median_s"].items():
+        print(f"  {k:>10} ({r['groups'][k]:2d} groups): {1000 * v:8.1f} ms (median)")
+    print(f"  ratio layer-wise / one group = {r['ratio_layerwise_over_one_group']:.3f}x")
+
+
+BENCHMARKS = {"encode": (bench_encode, _print_encode), "heads": (bench_heads, _print_heads), "optim": (bench_optim, _print_optim)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "encode":
             kwargs.update(n=args.n, batch_size=args.batch_size)
         else:
-            kwargs.update(batch_size=args.batch_size, repeats=max(args.repeats, 10))
+            kwargs.update(batch_size=args.batch_size if name == "heads" else min(args.batch_size, 16), repeats=max(args.repeats, 10))
         results[name] = fn(**kwargs)
         show(results[name])
     if args.json:

@@ -138,3 +138,33 @@ def lr_table(optimizer: torch.optim.Optimizer, scheduler, steps: int) -> pd.Data
     names = [g.get("name", str(i)) for i, g in enumerate(optimizer.param_groups)]
     rows = {n: [base * lam(s) for s in range(steps)] for n, base, lam in zip(names, scheduler.base_lrs, lambdas)}
     return pd.DataFrame(rows, index=pd.RangeIndex(steps, name="step"))
+
+
+def schedule_frame(model: nn.Module, lr: float = 1e-4, head_lr: float | None = 1e-3, layer_decay: float = 0.9,
+                   schedule: str = "linear", warmup_steps: int = 10, total_steps: int = 100) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What an optimizer would do, without training: the group table, and every group's LR at every step."""
+    groups = [g for g in layerwise_param_groups(model, lr, head_lr, layer_decay) if not g["name"].endswith(".no_decay")]
+    # A throwaway optimizer over stand-in tensors: the schedule only reads each group's lr.
+    probe = torch.optim.SGD([{"params": [torch.zeros(1, requires_grad=True)], "lr": g["lr"], "name": g["name"]} for g in groups])
+    sched = make_scheduler(probe, schedule, total_steps, warmup_steps)
+    return describe_param_groups(groups), lr_table(probe, sched, total_steps)
+
+
+def plot_lr_schedule(table: pd.DataFrame, ax=None, log: bool = True):
+    """Each group's LR over the steps (log scale by default, so that the layer-wise ratios show as even gaps)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    cmap = plt.get_cmap("viridis")
+    encoder_cols = [c for c in table.columns if not c.startswith("head:")]
+    for i, c in enumerate(encoder_cols):
+        ax.plot(table.index, table[c], color=cmap(i / max(1, len(encoder_cols) - 1)), label=c, lw=1.2)
+    for c in [c for c in table.columns if c.startswith("head:")]:
+        ax.plot(table.index, table[c], "--", lw=1.2, label=c)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    ax.legend(fontsize=7, ncol=2)
+    return ax

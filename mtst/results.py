@@ -241,6 +241,9 @@ def table_benchmarks() -> str:
         elif r["benchmark"] == "heads":
             res = (f"forward, 3 heads on one encoder pass / 1 head: **{r['ratio_three_heads_over_one']:.2f}×**; "
                    f"naive pass per task / 1 head: **{r['ratio_naive_over_one']:.2f}×**")
+        elif r["benchmark"] == "optim":
+            res = (f"training step, layer-wise groups ({r['groups']['layerwise']}) / one group: "
+                   f"**{r['ratio_layerwise_over_one_group']:.3f}×**")
         else:
             continue
         lines.append(f"| `{r['benchmark']}` ({path.name}) | {where} | {res}; commit `{r['commit']}`, {r['date'][:10]} |")

@@ -194,3 +194,47 @@ def freeze_panel(panel_model, steps: int = 3):
     box.model, box.toggles, box.readout, box.button, box.report = panel_model, toggles, readout, button, report
     box.add_class("mtst-freeze-panel")
     return box
+
+
+def lr_schedule_widget(model, total_steps: int = 200):
+    """Sliders for base lr, head lr, decay ξ, warmup, schedule and steps; a live plot of every group's LR."""
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from .optim import SCHEDULES, plot_lr_schedule, schedule_frame
+
+    lr = W.FloatLogSlider(value=1e-4, base=10, min=-6, max=-2, step=0.25, description="lr (top layer)", readout_format=".1e")
+    head_lr = W.FloatLogSlider(value=1e-3, base=10, min=-6, max=-1, step=0.25, description="head lr", readout_format=".1e")
+    decay = W.FloatSlider(value=0.9, min=0.5, max=1.0, step=0.05, description="decay ξ")
+    warmup = W.IntSlider(value=total_steps // 10, min=0, max=total_steps, description="warmup steps")
+    steps = W.IntSlider(value=total_steps, min=10, max=5 * total_steps, step=10, description="total steps")
+    kind = W.Dropdown(options=list(SCHEDULES), value="linear", description="schedule")
+    plot, table = W.Output(), W.HTML()
+    status = W.Label()
+
+    def refresh(_=None):
+        warmup.max = steps.value
+        try:
+            groups, lrs = schedule_frame(model, lr.value, head_lr.value, decay.value, kind.value, warmup.value, steps.value)
+        except ValueError as e:
+            status.value = str(e)
+            return
+        status.value = f"embeddings start at {groups.lr.iloc[0]:.2e}, the top layer at {lr.value:.2e}: a ratio of {lr.value / groups.lr.iloc[0]:.1f}×"
+        table.value = _table_html(groups.assign(lr=groups.lr.map("{:.2e}".format)))
+        plot.clear_output(wait=True)
+        with plot:
+            fig, ax = plt.subplots(figsize=(8, 4))
+            plot_lr_schedule(lrs, ax=ax)
+            display(fig)
+            plt.close(fig)
+
+    for w in (lr, head_lr, decay, warmup, steps, kind):
+        w.observe(refresh, names="value")
+    refresh()
+    box = W.VBox([W.HBox([W.VBox([lr, head_lr, decay]), W.VBox([warmup, steps, kind])]), status, plot, table])
+    box.model = model
+    box.lr, box.head_lr, box.decay, box.warmup, box.steps, box.schedule = lr, head_lr, decay, warmup, steps, kind
+    box.status, box.table, box.plot = status, table, plot
+    box.add_class("mtst-lr-schedule")
+    return box

@@ -91,3 +91,20 @@ def test_errors(model):
         p.requires_grad_(False)
     with pytest.raises(ValueError, match="nothing to train: every parameter is frozen"):
         mtst.make_optimizer(mtst.layerwise_param_groups(model, lr=1e-4), model)
+
+
+def test_schedule_widget_follows_its_sliders(model):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    w = mtst.widgets.lr_schedule_widget(model, total_steps=100)
+    assert "a ratio of 1.9×" in w.status.value  # 0.9^6 from the top layer down to the embeddings
+    w.decay.value = 0.5
+    assert "a ratio of 64.0×" in w.status.value
+    groups, lrs = mtst.optim.schedule_frame(model, w.lr.value, w.head_lr.value, 0.5, "linear", 10, 100)
+    assert lrs.shape == (100, len(groups)) and lrs["layer_5"].max() == pytest.approx(w.lr.value)
+    w.schedule.value = "constant"
+    assert "a ratio" in w.status.value
+    w.warmup.value = 100
+    w.steps.value = 50  # warmup is capped to the steps, so the schedule stays valid
+    assert w.warmup.value == 50 and "a ratio" in w.status.value
