@@ -166,13 +166,14 @@ def write(experiment: str, rows: list[dict], size: str, seeds: list[int], wall: 
     return csv
 
 
-def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, notes: str = "", out: Path | None = None) -> None:
+def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, notes: str = "", out: Path | None = None,
+        units: list[str] | None = None) -> None:
     for name in experiments:
         t0 = time.perf_counter()
         if jobs > 1:
             # One process per (seed, unit), `jobs` at a time: a small model leaves a GPU mostly idle.
             RESULTS_DIR.mkdir(exist_ok=True)
-            todo = [(s, u) for s in seeds for u in UNITS[name]]
+            todo = [(s, u) for s in seeds for u in UNITS[name] if not units or u in units]
             running, parts = [], []
             while todo or running:
                 while todo and len(running) < jobs:
@@ -190,7 +191,7 @@ def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, note
             for p in parts:
                 p.unlink()
         else:
-            rows = [r for s in seeds for r in EXPERIMENTS[name](size, s)]
+            rows = [r for s in seeds for u in (units or [None]) for r in EXPERIMENTS[name](size, s, u)]
         path = write(name, rows, size, seeds, time.perf_counter() - t0, notes)
         print(f"wrote {path.relative_to(ROOT)}")
         print(summarize(pd.read_csv(path)).to_string(index=False))
@@ -301,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=1, help="run seeds in parallel processes (useful on a GPU)")
     p.add_argument("--part", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--unit", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--units", nargs="+", default=None, help="run only these units of the experiment (e.g. ner:fp32 ner:bf16)")
     p.add_argument("--notes", default="", help="what the provenance should say about this run (budget cuts, machine)")
     p.add_argument("--out", type=Path, default=None, help="also copy each results file here as soon as it is written")
     p.add_argument("--readme", action="store_true", help="re-render the README tables from results/ and exit")
@@ -316,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = EXPERIMENTS[args.experiments[0]](args.size, args.seeds[0], args.unit)
         args.part.write_text(json.dumps(rows))
         return 0
-    run(args.experiments, args.size, args.seeds, args.jobs, args.notes, args.out)
+    run(args.experiments, args.size, args.seeds, args.jobs, args.notes, args.out, args.units)
     return 0
 
 
