@@ -61,6 +61,19 @@ class _pooling:
         self.encoder.pooling = self.old
 
 
+def _show_in(output, plot, figsize=(6, 3.5)) -> None:
+    """Replace what an Output widget shows with a fresh figure drawn by plot(ax)."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    output.clear_output(wait=True)
+    with output:
+        fig, ax = plt.subplots(figsize=figsize)
+        plot(ax)
+        display(fig)
+        plt.close(fig)
+
+
 def _table_html(df: pd.DataFrame, max_chars: int = 120) -> str:
     def cut(s):
         s = str(s)
@@ -147,8 +160,6 @@ def predict_widget(model, sentence: str = ""):
 def freeze_panel(panel_model, steps: int = 3):
     """One toggle per part, a live trainable readout and freeze map, and a button that trains real steps."""
     import ipywidgets as W
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from .freezing import plot_freeze_map, plot_step_report
 
@@ -161,12 +172,7 @@ def freeze_panel(panel_model, steps: int = 3):
     report = W.Output()
 
     def draw():
-        figure.clear_output(wait=True)
-        with figure:
-            fig, ax = plt.subplots(figsize=(6, 3.5))
-            plot_freeze_map(panel_model.model, ax=ax)
-            display(fig)
-            plt.close(fig)
+        _show_in(figure, lambda ax: plot_freeze_map(panel_model.model, ax=ax))
 
     def on_toggle(change, part):
         panel_model.set_trainable(part, change["new"])
@@ -177,12 +183,7 @@ def freeze_panel(panel_model, steps: int = 3):
         button.disabled = True
         try:
             result = panel_model.train_steps(steps)
-            report.clear_output(wait=True)
-            with report:
-                fig, ax = plt.subplots(figsize=(6, 3.5))
-                plot_step_report(result, ax=ax)
-                display(fig)
-                plt.close(fig)
+            _show_in(report, lambda ax: plot_step_report(result, ax=ax))
         finally:
             button.disabled = False
 
@@ -199,8 +200,6 @@ def freeze_panel(panel_model, steps: int = 3):
 def lr_schedule_widget(model, total_steps: int = 200):
     """Sliders for base lr, head lr, decay ξ, warmup, schedule and steps; a live plot of every group's LR."""
     import ipywidgets as W
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from .optim import SCHEDULES, plot_lr_schedule, schedule_frame
 
@@ -222,12 +221,7 @@ def lr_schedule_widget(model, total_steps: int = 200):
             return
         status.value = f"embeddings start at {groups.lr.iloc[0]:.2e}, the top layer at {lr.value:.2e}: a ratio of {lr.value / groups.lr.iloc[0]:.1f}×"
         table.value = _table_html(groups.assign(lr=groups.lr.map("{:.2e}".format)))
-        plot.clear_output(wait=True)
-        with plot:
-            fig, ax = plt.subplots(figsize=(8, 4))
-            plot_lr_schedule(lrs, ax=ax)
-            display(fig)
-            plt.close(fig)
+        _show_in(plot, lambda ax: plot_lr_schedule(lrs, ax=ax), figsize=(8, 4))
 
     for w in (lr, head_lr, decay, warmup, steps, kind):
         w.observe(refresh, names="value")
