@@ -289,7 +289,7 @@ def render_readme(text: str) -> str:
             try:
                 body = fn()
             except FileNotFoundError:
-                body = "_not measured yet: run `make results`_"
+                body = "_not measured yet_"
             text = f"{head}{begin}\n{body}\n{end}{tail}"
     return text
 
