@@ -3,6 +3,7 @@
     python -m mtst.bench encode [--n 2000] [--batch-size 32] [--repeats 3] [--device cpu|cuda] [--json PATH]
     python -m mtst.bench heads  [--batch-size 32] [--repeats 10]
     python -m mtst.bench optim  [--batch-size 16] [--repeats 10]
+    python -m mtst.bench cache  [--size demo] [--batch-size 32]
 """
 
 from __future__ import annotations
@@ -226,7 +227,51 @@ def _print_optim(r: dict) -> None:
     print(f"  ratio layer-wise / one group = {r['ratio_layerwise_over_one_group']:.3f}x")
 
 
-BENCHMARKS = {"encode": (bench_encode, _print_encode), "heads": (bench_heads, _print_heads), "optim": (bench_optim, _print_optim)}
+def bench_cache(size: str = "demo", batch_size: int = 32, repeats: int = 1, device: str | None = None) -> dict:
+    """Heads trained for one epoch on a frozen encoder: through the encoder at every step, against on the cache.
+    Both keep the encoder in eval mode, so they must train the same heads; the test metrics show they do."""
+    from .cache import EncoderEvalMode
+    from .data import SIZES, TASKS, load_task
+    from .encoder import SentenceEncoder
+    from .freezing import freeze
+    from .model import MultiTaskModel
+    from .training import TrainConfig, Trainer, evaluate_all
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    train_data = {t: load_task(t, "train", size) for t in TASKS}
+    test = {t: load_task(t, "test", size) for t in TASKS}
+    encoder = SentenceEncoder.from_pretrained(max_length=SIZES[size].max_length)
+    out: dict = {"benchmark": "cache", "size": size, "batch_size": batch_size, "device": str(dev),
+                 "examples": sum(len(d) for d in train_data.values()), "epoch_s": {}, "test_scores": {}}
+    heads = {}
+    for name, cached in (("through_encoder", False), ("cached", True)):
+        model = freeze(MultiTaskModel.for_tasks(encoder, train_data, seed=0), "encoder")
+        cfg = TrainConfig(epochs=1.0, batch_size=batch_size, lr=1e-4, head_lr=1e-3, progress=True, device=str(dev), cache_encoder=cached, seed=0)
+        trainer = Trainer(model, train_data, cfg, callbacks=[EncoderEvalMode()])
+        res = trainer.run()
+        out["epoch_s"][name] = res.wall_time_s - trainer.cache_build_s
+        if cached:
+            out["cache_build_s"], out["cache_mib"] = trainer.cache_build_s, trainer.cache.nbytes() / 2**20
+        out["steps"] = res.steps
+        out["test_scores"][name] = evaluate_all(model, test).set_index("task")["score"].to_dict()
+        heads[name] = {k: v.detach().cpu() for k, v in model.heads.state_dict().items()}
+    out["ratio_epoch_through_encoder_over_cached"] = out["epoch_s"]["through_encoder"] / out["epoch_s"]["cached"]
+    out["epochs_to_break_even"] = out["cache_build_s"] / max(out["epoch_s"]["through_encoder"] - out["epoch_s"]["cached"], 1e-9)
+    out["same_test_scores"] = out["test_scores"]["through_encoder"] == out["test_scores"]["cached"]
+    out["max_abs_head_weight_diff"] = max(float((heads["cached"][k] - heads["through_encoder"][k]).abs().max()) for k in heads["cached"])
+    return {**out, **provenance()}
+
+
+def _print_cache(r: dict) -> None:
+    print(f"cache: one epoch of head training ({r['steps']} steps, {r['examples']} examples, size {r['size']}) on {r['device']}, encoder frozen")
+    for k, v in r["epoch_s"].items():
+        print(f"  {k:>15}: {v:8.2f} s per epoch")
+    print(f"  building the cache once: {r['cache_build_s']:.2f} s ({r['cache_mib']:.1f} MiB); it pays for itself after {r['epochs_to_break_even']:.2f} epochs")
+    print(f"  ratio epoch through encoder / cached = {r['ratio_epoch_through_encoder_over_cached']:.1f}x")
+    print(f"  test scores: {r['test_scores']}; identical: {r['same_test_scores']}; max head weight diff {r['max_abs_head_weight_diff']:.1e}")
+
+
+BENCHMARKS = {"encode": (bench_encode, _print_encode), "heads": (bench_heads, _print_heads), "optim": (bench_optim, _print_optim), "cache": (bench_cache, _print_cache)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=2000, help="sentences to encode")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--size", default="demo", help="data size for the cache benchmark")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     args = p.parse_args(argv)
@@ -245,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         kwargs = {"device": args.device, "repeats": args.repeats}
         if name == "encode":
             kwargs.update(n=args.n, batch_size=args.batch_size)
+        elif name == "cache":
+            kwargs.update(size=args.size, batch_size=args.batch_size)
         else:
             kwargs.update(batch_size=args.batch_size if name == "heads" else min(args.batch_size, 16), repeats=max(args.repeats, 10))
         results[name] = fn(**kwargs)

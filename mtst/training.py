@@ -45,6 +45,7 @@ class TrainConfig:
     device: str | None = None  # None: CUDA when present
     seed: int = 0
     progress: bool = True  # a tqdm bar over the steps
+    cache_encoder: bool = False  # encoder frozen: encode the training data once and train the heads on the cache
 
 
 @dataclass
@@ -221,6 +222,12 @@ class Trainer:
             check_task_data(task, data, len(model.label_names[task]))
         if cfg.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {cfg.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
+        if cfg.cache_encoder:
+            from .cache import encoder_is_frozen
+
+            if not encoder_is_frozen(model):
+                raise ValueError("cache_encoder=True needs the whole encoder frozen: call mtst.freeze(model, 'encoder') first, "
+                                 "or train without the cache")
         self.model, self.train_data, self.validation, self.callbacks = model, train_data, validation or {}, list(callbacks)
         self.device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         torch.manual_seed(cfg.seed)
@@ -232,6 +239,8 @@ class Trainer:
         self.scheduler = make_scheduler(self.optimizer, cfg.schedule, self.total_steps, round(cfg.warmup_ratio * self.total_steps))
         self.schedule = task_schedule(self.batches, self.total_steps, cfg.sampler, cfg.temperature, cfg.seed)
         self.step = 0
+        self.cache = None  # an EncoderCache, built at the start of run() when cfg.cache_encoder
+        self.cache_build_s = 0.0
         self._rng = np.random.default_rng(cfg.seed)
         self._queues: dict[str, list[int]] = {t: [] for t in train_data}
         self.rows: list[dict] = []
@@ -279,15 +288,26 @@ class Trainer:
         t0 = time.perf_counter()
         model.train()
         self._call("on_train_begin")
+        if cfg.cache_encoder:
+            from .cache import EncoderCache
+
+            t_cache = time.perf_counter()
+            self.cache = EncoderCache(model, self.train_data, progress=cfg.progress)
+            self.cache_build_s = time.perf_counter() - t_cache
         bar = tqdm(self.schedule, desc="train", disable=not cfg.progress, leave=False)
         for task in bar:
             self.step += 1
             self._call("on_step_begin", self.step, task)
-            data = self.train_data[task]
-            batch = make_batch(model, data, self._next_indices(task))
-            labels = batch["labels"].to(self.device)
-            with _autocast(self.device, cfg.precision):
-                logits = model(batch, [task])[task]
+            idx = self._next_indices(task)
+            if self.cache is not None:
+                features, labels = self.cache.batch(task, idx, self.device)
+                with _autocast(self.device, cfg.precision):
+                    logits = model.heads[task](features)
+            else:
+                batch = make_batch(model, self.train_data[task], idx)
+                labels = batch["labels"].to(self.device)
+                with _autocast(self.device, cfg.precision):
+                    logits = model(batch, [task])[task]
             loss = task_loss(logits, labels) * weights.get(task, 1.0)
             if not torch.isfinite(loss):
                 self._restore_best()
