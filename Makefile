@@ -9,7 +9,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PORT ?= 8888
 
-.PHONY: lab test unit notebooks lint demo results bench lock clean
+.PHONY: lab test unit notebooks e2e chromium lint demo results bench lock clean
 
 $(STAMP): requirements.lock requirements-data.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,13 +23,21 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
 		--ServerApp.open_browser=False $(ROOT_FLAG)
 
-test: lint unit notebooks
+test: lint unit notebooks e2e
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mtst tests tools
 
 unit: $(STAMP)
-	$(VENV)/bin/pytest -q tests
+	$(VENV)/bin/pytest -q tests -m "not e2e"
+
+# Debian's chromium for the browser tests (Playwright's own browser download cannot work offline).
+chromium:
+	@command -v chromium >/dev/null || { apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; }
+
+# The notebooks in a real JupyterLab (started by `make lab`), driven in headless Chromium; screenshots in reports/.
+e2e: $(STAMP) chromium
+	$(VENV)/bin/pytest -q -m e2e --durations=0 tests/e2e
 
 # Every notebook, executed top to bottom at size ci.
 notebooks: $(STAMP)

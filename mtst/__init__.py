@@ -6,8 +6,10 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
-from . import probes, training, widgets  # noqa: E402, F401
+from . import cache, diagnostics, probes, scenarios, training, widgets  # noqa: E402, F401
+from .cache import EncoderCache  # noqa: E402
 from .data import SIZES, SPLITS, TASKS, DataError, TaskData, load_task, resolve_size, split_checksum, task_summary  # noqa: E402
+from .diagnostics import ConflictMonitor, GradientMonitor, linear_cka  # noqa: E402
 from .encoder import POOLING_MODES, PRECISIONS, SentenceEncoder, default_model_path, pool  # noqa: E402
 from .freezing import FreezePanelModel, GradualUnfreezing, freeze, plot_freeze_map, trainable_summary, unfreeze  # noqa: E402
 from .model import (  # noqa: E402
@@ -62,6 +64,10 @@ def __getattr__(name):
     raise AttributeError(f"module 'mtst' has no attribute {name!r}")
 
 __all__ = [
+    "EncoderCache",
+    "ConflictMonitor",
+    "GradientMonitor",
+    "linear_cka",
     "SIZES",
     "SPLITS",
     "TASKS",

@@ -32,7 +32,8 @@ def full_config(size: str, seed: int):
     from .training import TrainConfig
 
     return TrainConfig(
-        epochs={"ci": 0.25, "demo": 1.0, "full": 4.0}[size],
+        # --epochs (MTST_RESULTS_EPOCHS) shortens a run on a small machine; the provenance records it.
+        epochs=float(os.environ.get("MTST_RESULTS_EPOCHS") or {"ci": 0.25, "demo": 1.0, "full": 4.0}[size]),
         batch_size=32,
         lr=1e-4,
         head_lr=1e-3,
@@ -137,11 +138,138 @@ def run_precision(size: str, seed: int, unit: str | None = None) -> list[dict]:
     return rows
 
 
+def _freeze_rows(experiment: str, rows: list[dict], setting_key: str = "scenario") -> list[dict]:
+    """Scenario rows (one per task) → results rows: the test score per task, and the run's costs once."""
+    out, seen = [], set()
+    for r in rows:
+        setting = str(r[setting_key]) + (f"@{r['train_size']}" if experiment == "freezing_size_sweep" else "")
+        out.append({"experiment": experiment, "setting": setting, "seed": r["seed"], "task": r["task"], "metric": "score",
+                    "value": float(r["score"]), "steps": r["steps"], "wall_time_s": r["wall_time_s"]})
+        if setting not in seen:
+            seen.add(setting)
+            for metric in ("trainable_params", "optimizer_state_mib", "peak_gpu_mib"):
+                if r.get(metric) == r.get(metric):  # not NaN
+                    out.append({"experiment": experiment, "setting": setting, "seed": r["seed"], "task": "*", "metric": metric,
+                                "value": float(r[metric]), "steps": r["steps"], "wall_time_s": r["wall_time_s"]})
+    return out
+
+
+def run_freezing(size: str, seed: int, unit: str | None = None) -> list[dict]:
+    """The freezing scenario grid (notebook 03), each scenario from the pretrained encoder with one recipe."""
+    from .data import SIZES
+    from .scenarios import FREEZE_SCENARIOS, run_freeze_scenario
+
+    train, val, test = _load(size, "train"), _load(size, "validation"), _load(size, "test")
+    rows = []
+    for name in FREEZE_SCENARIOS:
+        if unit is not None and name != unit:
+            continue
+        r, _ = run_freeze_scenario(name, train, val, test, full_config(size, seed), SIZES[size].max_length, seed)
+        rows += _freeze_rows("freezing", r)
+        print(f"[freezing seed={seed}] {name}: " + ", ".join(f"{x['task']} {x['score']:.4f}" for x in r) + f" ({r[0]['wall_time_s']:.0f} s)", flush=True)
+    return rows
+
+
+SWEEP_SIZES = (100, 1000, None)  # training examples per task; None: all of the size
+
+
+def run_freezing_size_sweep(size: str, seed: int, unit: str | None = None) -> list[dict]:
+    """Claims F1/F2: backbone frozen against full fine-tuning at several training-set sizes."""
+    from dataclasses import replace
+
+    from .data import SIZES
+    from .scenarios import run_freeze_scenario, subsample
+    from .training import planned_steps
+
+    train, val, test = _load(size, "train"), _load(size, "validation"), _load(size, "test")
+    cfg = full_config(size, seed)
+    min_steps = planned_steps(train, cfg)
+    rows = []
+    for n in SWEEP_SIZES:
+        for name in ("b_backbone_frozen", "e_full_finetune"):
+            if unit is not None and unit != f"{name}@{n or 'all'}":
+                continue
+            small = subsample(train, n, seed)
+            steps = max(min_steps, planned_steps(small, cfg))
+            r, _ = run_freeze_scenario(name, small, val, test, replace(cfg, steps=steps), SIZES[size].max_length, seed)
+            rows += _freeze_rows("freezing_size_sweep", [{**x, "train_size": n or "all"} for x in r])
+            print(f"[size_sweep seed={seed}] {name}@{n or 'all'}: " + ", ".join(f"{x['task']} {x['score']:.4f}" for x in r), flush=True)
+    return rows
+
+
+def run_head_drift_experiment(size: str, seed: int, unit: str | None = None) -> list[dict]:
+    """Claim F3: fine-tune everything, then freeze the sentiment head and train on topic + NER; the sentiment
+    validation score at each evaluation (and a control with the encoder frozen too)."""
+    import copy
+    from dataclasses import replace
+
+    from .data import SIZES
+    from .scenarios import run_freeze_scenario, run_head_drift
+    from .training import planned_steps
+
+    train, val, test = _load(size, "train"), _load(size, "validation"), _load(size, "test")
+    cfg = full_config(size, seed)
+    _, model = run_freeze_scenario("e_full_finetune", train, val, test, cfg, SIZES[size].max_length, seed)
+    others = {t: d for t, d in train.items() if t != "sentiment"}
+    steps = planned_steps(others, cfg)
+    rows = []
+    for setting, freeze_encoder in (("encoder_trains", False), ("control_encoder_frozen", True)):
+        if unit is not None and unit != setting:
+            continue
+        t0 = time.perf_counter()
+        d = run_head_drift(copy.deepcopy(model), train, val, "sentiment", replace(cfg, steps=steps), max(1, steps // 8), freeze_encoder)
+        wall = time.perf_counter() - t0
+        rows += [{"experiment": "head_drift", "setting": setting, "seed": seed, "task": "sentiment", "metric": f"score@{int(r.step)}",
+                  "value": float(r.score), "steps": int(r.step), "wall_time_s": wall} for _, r in d.iterrows()]
+        print(f"[head_drift seed={seed}] {setting}: {d.score.iloc[0]:.4f} → {d.score.iloc[-1]:.4f}", flush=True)
+    return rows
+
+
+def run_layerwise_lr(size: str, seed: int, unit: str | None = None) -> list[dict]:
+    """The learning-rate schemes (notebook 04), with the forgetting meter (1 − linear CKA per layer)."""
+    from .data import SIZES
+    from .diagnostics import forgetting, layer_representations
+    from .encoder import SentenceEncoder
+    from .scenarios import LR_SCHEMES, run_lr_scheme, steps_to_target
+
+    train, val, test = _load(size, "train"), _load(size, "validation"), _load(size, "test")
+    encoder = SentenceEncoder.from_pretrained(max_length=SIZES[size].max_length)
+    sentences = [s for d in test.values() for s in d.texts[:200]]
+    reference = layer_representations(encoder, sentences)
+    rows = []
+    runs = [(n, n, None) for n in LR_SCHEMES] + [("decay_0.9+ner_head×10", "decay_0.9", {"ner": 1e-2})]
+    for setting, name, head_lrs in runs:
+        if unit is not None and unit != setting:
+            continue
+        r, model, res = run_lr_scheme(name, train, val, test, full_config(size, seed), SIZES[size].max_length, seed, encoder, head_lrs=head_lrs)
+        assert r[0]["scheme"] == setting
+        rows += _freeze_rows("layerwise_lr", r, "scheme")
+        f = forgetting(reference, model.encoder, sentences)
+        rows += [{"experiment": "layerwise_lr", "setting": setting, "seed": seed, "task": "*", "metric": f"forgetting:{x.layer}",
+                  "value": float(x.forgetting), "steps": res.steps, "wall_time_s": res.wall_time_s} for x in f.itertuples()]
+        best = res.history[res.history.phase == "validation"].groupby("step").score.mean()
+        rows.append({"experiment": "layerwise_lr", "setting": setting, "seed": seed, "task": "*", "metric": "best_validation",
+                     "value": float(best.max()), "steps": res.steps, "wall_time_s": res.wall_time_s})
+        s95 = steps_to_target(res.history, 0.95 * float(best.max()))  # never None: the best itself reaches it
+        rows.append({"experiment": "layerwise_lr", "setting": setting, "seed": seed, "task": "*", "metric": "steps_to_95pct_own_best",
+                     "value": float(s95), "steps": res.steps, "wall_time_s": res.wall_time_s})
+        print(f"[layerwise_lr seed={seed}] {setting}: " + ", ".join(f"{x['task']} {x['score']:.4f}" for x in r)
+              + f"; forgetting mean {f.forgetting.mean():.3f} ({res.wall_time_s:.0f} s)", flush=True)
+    return rows
+
+
 UNITS = {"single_vs_multi": ["single:sentiment", "single:topic", "single:ner", "multi"], "recipe_sweep": list(SWEEP),
-         "precision": [f"{t}:{p}" for t in ("sentiment", "ner") for p in ("fp32", "bf16")]}
+         "precision": [f"{t}:{p}" for t in ("sentiment", "ner") for p in ("fp32", "bf16")],
+         "freezing": ["a_feature_extractor", "b_backbone_frozen", "d_lower4_frozen", "d_lower2_frozen", "e_full_finetune", "f_gradual_unfreezing"],
+         "freezing_size_sweep": [f"{s}@{n or 'all'}" for n in SWEEP_SIZES for s in ("b_backbone_frozen", "e_full_finetune")],
+         "head_drift": ["encoder_trains", "control_encoder_frozen"],
+         "layerwise_lr": ["uniform_1e-5", "uniform_1e-4", "two_rate", "decay_0.95", "decay_0.9", "decay_0.8", "decay_0.65", "too_high_1e-3",
+                          "decay_0.9+ner_head×10"]}
 
 
-EXPERIMENTS = {"single_vs_multi": run_single_vs_multi, "recipe_sweep": run_recipe_sweep, "precision": run_precision}
+EXPERIMENTS = {"single_vs_multi": run_single_vs_multi, "recipe_sweep": run_recipe_sweep, "precision": run_precision,
+               "freezing": run_freezing, "freezing_size_sweep": run_freezing_size_sweep, "head_drift": run_head_drift_experiment,
+               "layerwise_lr": run_layerwise_lr}
 
 
 def summarize(df: pd.DataFrame, metric: str = "score") -> pd.DataFrame:
@@ -242,6 +370,10 @@ def table_benchmarks() -> str:
         elif r["benchmark"] == "heads":
             res = (f"forward, 3 heads on one encoder pass / 1 head: **{r['ratio_three_heads_over_one']:.2f}×**; "
                    f"naive pass per task / 1 head: **{r['ratio_naive_over_one']:.2f}×**")
+        elif r["benchmark"] == "cache":
+            res = (f"one epoch of head training on a frozen encoder ({r['steps']} steps, size {r['size']}): through the encoder "
+                   f"{r['epoch_s']['through_encoder']:.1f} s, on the cache {r['epoch_s']['cached']:.2f} s (**{r['ratio_epoch_through_encoder_over_cached']:.0f}×**); "
+                   f"building the cache {r['cache_build_s']:.0f} s, paid back after {r['epochs_to_break_even']:.1f} epochs; identical test scores: {r['same_test_scores']}")
         elif r["benchmark"] == "optim":
             res = (f"training step, layer-wise groups ({r['groups']['layerwise']}) / one group: "
                    f"**{r['ratio_layerwise_over_one_group']:.3f}×**")
@@ -276,7 +408,78 @@ def table_precision() -> str:
     return "\n".join(lines) + f"\n\nTest scores (accuracy, entity F1), single-task. Provenance: {provenance_line(prov)}."
 
 
-SECTIONS = {"benchmarks": table_benchmarks, "single-vs-multi": table_single_vs_multi, "recipe-sweep": table_recipe_sweep, "precision": table_precision}
+def _scores_by_setting(df: pd.DataFrame) -> pd.DataFrame:
+    """setting × task mean (and std over seeds) of the test score, in %, as 'mean ± std' cells."""
+    s = summarize(df)
+    cell = s.assign(cell=[f"{100 * m:.1f}" + (f" ± {100 * sd:.1f}" if n > 1 else "") for m, sd, n in zip(s["mean"], s["std"], s["seeds"])])
+    wide = cell.pivot(index="setting", columns="task", values="cell").reindex(list(dict.fromkeys(df.setting)))
+    means = s.groupby("setting", sort=False)["mean"].mean().mul(100)
+    return wide.assign(mean=[f"{means[k]:.1f}" for k in wide.index])
+
+
+def _cost(df: pd.DataFrame, metric: str) -> pd.Series:
+    return df[df.metric == metric].groupby("setting").value.mean()
+
+
+def table_freezing() -> str:
+    from .scenarios import FREEZE_SCENARIOS
+
+    df, prov = load("freezing")
+    wide = _scores_by_setting(df)
+    params, state = _cost(df, "trainable_params"), _cost(df, "optimizer_state_mib")
+    wall = df[df.metric == "score"].groupby("setting").wall_time_s.mean()
+    lines = ["| scenario | what learns | sentiment | topic | NER | mean | trainable params | optimizer state | wall time |", "|---|---|---|---|---|---|---|---|---|"]
+    for k, r in wide.iterrows():
+        lines.append(f"| `{k}` | {FREEZE_SCENARIOS[k].what} | {r.get('sentiment', '—')} | {r.get('topic', '—')} | {r.get('ner', '—')} | {r['mean']} | "
+                     f"{params[k]:,.0f} | {state[k]:.0f} MiB | {wall[k]:.0f} s |")
+    return "\n".join(lines) + f"\n\nTest scores in % (accuracy; entity F1 for NER). Wall time is training plus validation. Provenance: {provenance_line(prov)}."
+
+
+def table_freezing_size_sweep() -> str:
+    df, prov = load("freezing_size_sweep")
+    s = summarize(df)
+    s[["scenario", "n"]] = s.setting.str.split("@", expand=True)
+    mean = s.groupby(["n", "scenario"])["mean"].mean().mul(100).unstack("scenario")
+    order = sorted(mean.index, key=lambda n: float("inf") if n == "all" else int(n))
+    lines = ["| training examples per task | backbone frozen (b) | full fine-tuning (e) | frozen − full |", "|---|---|---|---|"]
+    for n in order:
+        b, e = mean.loc[n, "b_backbone_frozen"], mean.loc[n, "e_full_finetune"]
+        lines.append(f"| {n} | {b:.1f} | {e:.1f} | {b - e:+.1f} |")
+    return "\n".join(lines) + f"\n\nMean test score over the three tasks, in %. Small sets train at least as many steps as the full one. Provenance: {provenance_line(prov)}."
+
+
+def table_head_drift() -> str:
+    df, prov = load("head_drift")
+    g = df.groupby(["setting", "steps"]).value.mean().mul(100).unstack("setting")
+    lines = ["| steps on topic + NER | sentiment head frozen, encoder trains | control: encoder frozen too |", "|---|---|---|"]
+    for step, r in g.iterrows():
+        lines.append(f"| {step} | {r.get('encoder_trains', float('nan')):.1f} | {r.get('control_encoder_frozen', float('nan')):.1f} |")
+    return "\n".join(lines) + f"\n\nSentiment validation accuracy (%) of a fully fine-tuned model whose sentiment head is then frozen. Provenance: {provenance_line(prov)}."
+
+
+def table_layerwise_lr() -> str:
+    from .scenarios import LR_SCHEMES
+
+    df, prov = load("layerwise_lr")
+    wide = _scores_by_setting(df)
+    f = df[df.metric.str.startswith("forgetting:")]
+    low = f[f.metric.isin(["forgetting:embeddings", "forgetting:layer_0"])].groupby("setting").value.mean().mul(100)
+    top = f[f.metric == "forgetting:layer_5"].groupby("setting").value.mean().mul(100)
+    steps = _cost(df, "steps_to_95pct_own_best")
+    lines = ["| scheme | rates | sentiment | topic | NER | mean | forgetting, embeddings + layer 0 | forgetting, layer 5 | steps to 95% of own best |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for k, r in wide.iterrows():
+        base = k.split("+")[0]
+        what = LR_SCHEMES[base].what + (" (NER head rate ×10)" if "+" in k else "")
+        lines.append(f"| `{k}` | {what} | {r.get('sentiment', '—')} | {r.get('topic', '—')} | {r.get('ner', '—')} | {r['mean']} | "
+                     f"{low[k]:.1f} | {top[k]:.1f} | {steps[k]:.0f} |")
+    return "\n".join(lines) + ("\n\nTest scores in %. Forgetting is 1 − linear CKA (in %) between a layer's representations of 600 test sentences "
+                               f"before and after training. Provenance: {provenance_line(prov)}.")
+
+
+SECTIONS = {"benchmarks": table_benchmarks, "single-vs-multi": table_single_vs_multi, "recipe-sweep": table_recipe_sweep, "precision": table_precision,
+            "freezing": table_freezing, "freezing-size-sweep": table_freezing_size_sweep, "head-drift": table_head_drift,
+            "layerwise-lr": table_layerwise_lr}
 
 
 def render_readme(text: str) -> str:
@@ -303,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--part", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--unit", default=None, help=argparse.SUPPRESS)
     p.add_argument("--units", nargs="+", default=None, help="run only these units of the experiment (e.g. ner:fp32 ner:bf16)")
+    p.add_argument("--epochs", type=float, default=None, help="override the recipe's epochs (recorded in the provenance)")
     p.add_argument("--notes", default="", help="what the provenance should say about this run (budget cuts, machine)")
     p.add_argument("--out", type=Path, default=None, help="also copy each results file here as soon as it is written")
     p.add_argument("--readme", action="store_true", help="re-render the README tables from results/ and exit")
@@ -313,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rendered {readme}")
         return 0
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.epochs is not None:
+        os.environ["MTST_RESULTS_EPOCHS"] = str(args.epochs)
     warnings.filterwarnings("ignore", message=".*truncated")
     if args.part:  # a child process of --jobs: one experiment, one seed, rows to a JSON file
         rows = EXPERIMENTS[args.experiments[0]](args.size, args.seeds[0], args.unit)

@@ -107,6 +107,11 @@ def sampling_shares(batches: dict[str, int], sampler: str, temperature: float = 
     return dict(zip(batches, (p / p.sum()).tolist()))
 
 
+def planned_steps(train_data: dict[str, TaskData], config: TrainConfig) -> int:
+    """The number of optimizer steps a run will take: config.steps, else epochs × all tasks' batches."""
+    return config.steps or max(1, round(config.epochs * sum(math.ceil(len(d) / config.batch_size) for d in train_data.values())))
+
+
 # --------------------------------------------------------------------------- batches
 
 
@@ -235,7 +240,7 @@ class Trainer:
         self.groups = groups if groups is not None else layerwise_param_groups(model, cfg.lr, cfg.head_lr, cfg.layer_decay, cfg.weight_decay)
         self.optimizer = make_optimizer(self.groups, model)
         self.batches = {t: math.ceil(len(d) / cfg.batch_size) for t, d in train_data.items()}
-        self.total_steps = cfg.steps or max(1, round(cfg.epochs * sum(self.batches.values())))
+        self.total_steps = planned_steps(train_data, cfg)
         self.scheduler = make_scheduler(self.optimizer, cfg.schedule, self.total_steps, round(cfg.warmup_ratio * self.total_steps))
         self.schedule = task_schedule(self.batches, self.total_steps, cfg.sampler, cfg.temperature, cfg.seed)
         self.step = 0

@@ -1,0 +1,234 @@
+"""The suite in a real JupyterLab, started by `make lab`, driven in Debian's headless Chromium by Playwright.
+
+Each notebook runs at size ci in the browser; the test then clicks its widgets and reads the DOM. Every wait
+is bounded, so a hung kernel fails the test instead of hanging CI. Screenshots go to reports/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"]
+SHOTS = ROOT / "reports" / "screenshots"
+START_TIMEOUT_S = 90
+RUN_TIMEOUT_S = {"03_freezing_scenarios.ipynb": 480, "01_sentence_encoder.ipynb": 300}
+# JupyterLab settings for the test's server: no news or update checks, and no autosave, so that running the
+# notebooks in the browser never writes their outputs back into notebooks/.
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses with a socket in LISTEN state on `port`, read from /proc/net/tcp{,6}."""
+    found = set()
+    for name, width in (("tcp", 8), ("tcp6", 32)):
+        path = Path("/proc/net") / name
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            addr, p = local.split(":")
+            if int(p, 16) == port and state == "0A":
+                if width == 8:
+                    found.add(socket.inet_ntoa(bytes.fromhex(addr)[::-1]))
+                else:
+                    raw = bytes.fromhex(addr)
+                    found.add(socket.inet_ntop(socket.AF_INET6, b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))))
+    return found
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """`make lab` on a free port with a known token; yields (base_url, token, port); always shut down."""
+    tmp = tmp_path_factory.mktemp("lab")
+    settings = tmp / "settings"
+    for rel, value in LAB_SETTINGS.items():
+        (settings / rel).parent.mkdir(parents=True, exist_ok=True)
+        (settings / rel).write_text(json.dumps(value))
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ, "JUPYTER_TOKEN": token, "JUPYTERLAB_SETTINGS_DIR": str(settings),
+           "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"), "MTST_SIZE": "ci", "PORT": str(port)}
+    log = (tmp / "lab.log").open("w")
+    proc = subprocess.Popen(["make", "-s", "lab", f"PORT={port}"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"`make lab` exited with code {proc.returncode} before answering:\n{(tmp / 'lab.log').read_text()[-3000:]}")
+            try:
+                if _get(f"{base}/api/status?token={token}") == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"JupyterLab did not answer within {START_TIMEOUT_S} s:\n{(tmp / 'lab.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield base, token, port
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_make_lab_listens_on_localhost_only_and_needs_the_token(lab):
+    base, token, port = lab
+    addresses = _listening_addresses(port)
+    assert addresses and addresses <= {"127.0.0.1", "::1"}, f"JupyterLab listens on {addresses}, expected localhost only"
+    assert _get(f"{base}/api/kernels") == 403
+    assert _get(f"{base}/api/kernels?token=wrong{token}") == 403
+    assert _get(f"{base}/api/kernels?token={token}") == 200
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install -y chromium`; `make e2e` does it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _run_notebook(browser, lab, name: str):
+    """Open a notebook, run all cells, wait (bounded) until every code cell has run; return the page."""
+    base, token, _ = lab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    page.goto(f"{base}/lab/tree/{name}?token={token}")
+    page.locator(".jp-NotebookPanel").first.wait_for(state="visible", timeout=START_TIMEOUT_S * 1000)
+    # A "Select Kernel" dialog can cover the notebook on first open: accept the default kernel.
+    dialog = page.locator(".jp-Dialog")
+    try:
+        dialog.wait_for(state="visible", timeout=3000)
+        dialog.locator("button.jp-mod-accept").click()
+    except Exception:  # noqa: BLE001 — no dialog: nothing to dismiss
+        pass
+    page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator, .jp-NotebookPanel-toolbar").first.wait_for(state="visible")
+    page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
+    page.locator('.lm-Menu-item[data-command="notebook:run-all-cells"]').click()
+    deadline = time.monotonic() + RUN_TIMEOUT_S[name]
+    prompts = page.locator(".jp-CodeCell .jp-InputPrompt")
+    while True:
+        texts = prompts.all_inner_texts()
+        if texts and all(re.search(r"\[\d+\]", t) for t in texts):
+            break
+        if time.monotonic() > deadline:
+            _shot(page, name, "-timeout")
+            pending = sum(1 for t in texts if not re.search(r"\[\d+\]", t))
+            pytest.fail(f"{name}: {pending} of {len(texts)} code cells had not finished after {RUN_TIMEOUT_S[name]} s (hung kernel?)")
+        time.sleep(1)
+    return page
+
+
+def _shot(page, name: str, suffix: str = "") -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{Path(name).stem}{suffix}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def _assert_no_errors(page, name: str) -> None:
+    text = page.locator(".jp-Notebook").inner_text()
+    assert "Error displaying widget" not in text, f"{name}: a widget failed to render"
+    errors = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"], .jp-OutputArea-output:has-text("Traceback")')
+    assert errors.count() == 0, f"{name}: error output in the notebook:\n{errors.first.inner_text()[:2000]}"
+
+
+def _until(predicate, seconds: float, message) -> None:
+    """Poll predicate until it holds; fail with message() after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(message())
+        time.sleep(0.2)
+
+
+def _readout_count(page) -> int:
+    text = page.locator(".mtst-trainable-readout").inner_text()
+    m = re.search(r"trainable: ([\d,]+) of", text)
+    assert m, f"unexpected readout {text!r}"
+    return int(m.group(1).replace(",", ""))
+
+
+def test_freezing_notebook_runs_and_its_panel_responds(lab, browser):
+    import mtst
+
+    name = "03_freezing_scenarios.ipynb"
+    page = _run_notebook(browser, lab, name)
+    _assert_no_errors(page, name)
+    panel = page.locator(".mtst-freeze-panel")
+    panel.scroll_into_view_if_needed()
+    before = _readout_count(page)
+    layer5 = sum(p.numel() for p in mtst.SentenceEncoder.from_pretrained().layers[5].parameters())
+    box = panel.locator(".widget-checkbox", has_text="layer_5").locator("input[type=checkbox]")
+    was_checked = box.is_checked()
+    box.click()
+    expected = before - layer5 if was_checked else before + layer5
+    _until(lambda: _readout_count(page) == expected, 10,
+           lambda: f"readout stayed at {_readout_count(page):,} after toggling layer_5; expected {expected:,}")
+    assert box.is_checked() != was_checked
+    _assert_no_errors(page, name)
+    _shot(page, name)
+    page.close()
+
+
+def test_encoder_notebook_text_widget_searches(lab, browser):
+    name = "01_sentence_encoder.ipynb"
+    page = _run_notebook(browser, lab, name)
+    _assert_no_errors(page, name)
+    widget = page.locator(".mtst-neighbours")
+    widget.scroll_into_view_if_needed()
+    before = widget.locator(".widget-html").inner_text()
+    query = "a warm and funny film with a great cast"
+    field = widget.locator("input[type=text]")
+    field.fill(query)
+    field.press("Enter")
+    _until(lambda: widget.locator(".widget-html").inner_text() != before, 20,
+           lambda: "the neighbour table did not change after a new sentence was entered")
+    assert widget.locator(".widget-html table tr").count() >= 2
+    _assert_no_errors(page, name)
+    _shot(page, name)
+    page.close()
+

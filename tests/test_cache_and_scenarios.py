@@ -1,0 +1,106 @@
+"""The frozen-encoder cache trains the same heads; the freezing and learning-rate scenarios run and report."""
+
+import copy
+import warnings
+
+import pandas as pd
+import pytest
+import torch
+
+import mtst
+from mtst import scenarios
+from mtst.cache import EncoderCache, EncoderEvalMode
+
+warnings.filterwarnings("ignore", message=".*truncated")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return {t: mtst.load_task(t, "train", "ci").subset(24) for t in mtst.TASKS}
+
+
+@pytest.fixture(scope="module")
+def small_encoder(encoder):
+    enc = copy.deepcopy(encoder)
+    enc.max_length = 32
+    return enc
+
+
+def _cfg(**kw):
+    return mtst.TrainConfig(**{"steps": 6, "batch_size": 8, "lr": 1e-4, "head_lr": 1e-2, "progress": False, "device": "cpu", **kw})
+
+
+def test_cache_and_no_cache_train_the_same_heads(small_encoder, data):
+    heads, scores = {}, {}
+    for cached in (False, True):
+        model = mtst.freeze(mtst.MultiTaskModel.for_tasks(copy.deepcopy(small_encoder), data, seed=0), "encoder")
+        trainer = mtst.Trainer(model, data, _cfg(cache_encoder=cached), callbacks=[EncoderEvalMode()])
+        trainer.run()
+        assert (trainer.cache is not None) == cached
+        heads[cached] = {k: v.clone() for k, v in model.heads.state_dict().items()}
+        scores[cached] = mtst.evaluate_all(model, data).set_index("task").score
+    pd.testing.assert_series_equal(scores[False], scores[True])
+    for k in heads[True]:
+        torch.testing.assert_close(heads[True][k], heads[False][k], atol=1e-5, rtol=1e-4)
+    moved = any(not torch.equal(heads[True][k], v) for k, v in mtst.MultiTaskModel.for_tasks(small_encoder, data, seed=0).heads.state_dict().items())
+    assert moved, "the heads did not train"
+
+
+def test_cache_needs_a_frozen_encoder(small_encoder, data):
+    model = mtst.MultiTaskModel.for_tasks(copy.deepcopy(small_encoder), data, seed=0)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match="freeze\\(model, 'encoder'\\)"):
+        mtst.Trainer(model, data, _cfg(cache_encoder=True))
+    with pytest.raises(ValueError, match="whole encoder frozen"):
+        EncoderCache(model, data)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_cache_holds_one_vector_per_sentence_and_word_pieces_per_tweet(small_encoder, data):
+    model = mtst.freeze(mtst.MultiTaskModel.for_tasks(copy.deepcopy(small_encoder), data, seed=0), "encoder")
+    cache = EncoderCache(model, data)
+    assert cache.features["topic"].shape == (len(data["topic"]), small_encoder.embedding_dim)
+    feats, labels = cache.batch("ner", [0, 1, 2], torch.device("cpu"))
+    assert feats.shape[:2] == labels.shape and feats.shape[2] == small_encoder.embedding_dim
+    ref = mtst.training.make_batch(model, data["ner"], [0, 1, 2])
+    assert torch.equal(labels, ref["labels"])  # same alignment and padding as a tokenized batch
+    assert cache.nbytes() > 0
+
+
+def test_scenario_grid_runs_and_freezes_what_it_says(small_encoder, data):
+    rows, models = [], {}
+    for name in ("a_feature_extractor", "b_backbone_frozen", "d_lower4_frozen", "e_full_finetune", "f_gradual_unfreezing"):
+        r, models[name] = scenarios.run_freeze_scenario(name, data, None, data, _cfg(), 32, 0, small_encoder)
+        rows += r
+    table = scenarios.score_table(rows, "scenario")
+    heads = sum(p.numel() for p in models["b_backbone_frozen"].heads.parameters())
+    assert table.loc["a_feature_extractor", "trainable_params"] == table.loc["b_backbone_frozen", "trainable_params"] == heads
+    assert table.loc["e_full_finetune", "trainable_params"] == sum(p.numel() for p in models["e_full_finetune"].parameters())
+    assert table.loc["b_backbone_frozen", "optimizer_state_mib"] < table.loc["d_lower4_frozen", "optimizer_state_mib"] < table.loc["e_full_finetune", "optimizer_state_mib"]
+    # the pretrained encoder passed in is never trained or frozen by a scenario
+    assert all(p.requires_grad for p in small_encoder.parameters())
+    assert torch.equal(models["b_backbone_frozen"].encoder.layers[0].output.dense.weight, small_encoder.layers[0].output.dense.weight)
+    assert not torch.equal(models["e_full_finetune"].encoder.layers[5].output.dense.weight, small_encoder.layers[5].output.dense.weight)
+    with pytest.raises(ValueError, match="valid: a_feature_extractor"):
+        scenarios.run_freeze_scenario("z_nothing", data, None, data, _cfg(), 32, 0, small_encoder)
+
+
+def test_head_drift_keeps_the_head_but_not_its_task(small_encoder, data):
+    model = mtst.MultiTaskModel.for_tasks(copy.deepcopy(small_encoder), data, seed=0)
+    drift = scenarios.run_head_drift(model, data, data, "sentiment", _cfg(lr=1e-3), eval_every=3)
+    assert drift.attrs["head_unchanged"]
+    assert drift.step.tolist() == [0, 3, 6]
+    assert drift.drift.iloc[0] == 0
+    control = scenarios.run_head_drift(model, data, data, "sentiment", _cfg(lr=1e-3), eval_every=3, freeze_encoder=True)
+    assert (control.drift == 0).all()  # nothing the frozen head sees changed
+    with pytest.raises(ValueError, match="other than"):
+        scenarios.run_head_drift(model, {"sentiment": data["sentiment"]}, data, "sentiment", _cfg(), 3)
+
+
+def test_lr_scheme_with_a_boosted_head(small_encoder, data):
+    rows, model, res = scenarios.run_lr_scheme("decay_0.9", data, data, data, _cfg(), 32, 0, small_encoder, head_lrs={"ner": 1e-2})
+    assert rows[0]["scheme"] == "decay_0.9+ner_head×10"
+    assert scenarios.steps_to_target(res.history, -1.0) is not None
+    assert scenarios.steps_to_target(res.history, 2.0) is None
+    with pytest.raises(ValueError, match="valid: uniform_1e-5"):
+        scenarios.run_lr_scheme("decay_2", data, data, data, _cfg(), 32, 0, small_encoder)
