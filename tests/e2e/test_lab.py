@@ -29,9 +29,11 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
 SHOTS = ROOT / "reports" / "screenshots"
 START_TIMEOUT_S = 90
 RUN_TIMEOUT_S = {"03_freezing_scenarios.ipynb": 480, "01_sentence_encoder.ipynb": 300}
-# JupyterLab settings for the test's server: no news or update checks, and no autosave, so that running the
-# notebooks in the browser never writes their outputs back into notebooks/.
+# JupyterLab settings for the test's server: no news or update checks; no autosave, so that running the
+# notebooks in the browser never writes their outputs back into notebooks/; and every cell kept in the DOM
+# (no windowing), so the checks below see the whole notebook, not only the cells in view.
 LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
 }
@@ -133,23 +135,30 @@ def browser():
 
 def _run_notebook(browser, lab, name: str):
     """Open a notebook, run all cells, wait (bounded) until every code cell has run; return the page."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     base, token, _ = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(30_000)
-    page.goto(f"{base}/lab/tree/{name}?token={token}")
-    page.locator(".jp-NotebookPanel").first.wait_for(state="visible", timeout=START_TIMEOUT_S * 1000)
+    page.goto(f"{base}/lab/tree/{name}?reset&token={token}")  # reset: no tabs restored from an earlier page
+    panel = page.locator(".jp-NotebookPanel:visible")
+    panel.wait_for(state="visible", timeout=START_TIMEOUT_S * 1000)
     # A "Select Kernel" dialog can cover the notebook on first open: accept the default kernel.
     dialog = page.locator(".jp-Dialog")
     try:
         dialog.wait_for(state="visible", timeout=3000)
         dialog.locator("button.jp-mod-accept").click()
-    except Exception:  # noqa: BLE001 — no dialog: nothing to dismiss
-        pass
-    page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator, .jp-NotebookPanel-toolbar").first.wait_for(state="visible")
+    except PlaywrightTimeout:
+        pass  # no dialog: nothing to dismiss
+    try:
+        panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=START_TIMEOUT_S * 1000)
+    except PlaywrightTimeout:
+        _shot(page, name, "-no-kernel")
+        pytest.fail(f"{name}: the kernel did not start (no idle kernel within {START_TIMEOUT_S} s)")
     page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
-    page.locator('.lm-Menu-item[data-command="notebook:run-all-cells"]').click()
+    page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
     deadline = time.monotonic() + RUN_TIMEOUT_S[name]
-    prompts = page.locator(".jp-CodeCell .jp-InputPrompt")
+    prompts = panel.locator(".jp-CodeCell .jp-InputPrompt")
     while True:
         texts = prompts.all_inner_texts()
         if texts and all(re.search(r"\[\d+\]", t) for t in texts):
