@@ -4,6 +4,7 @@
     python -m mtst.bench heads  [--batch-size 32] [--repeats 10]
     python -m mtst.bench optim  [--batch-size 16] [--repeats 10]
     python -m mtst.bench cache  [--size demo] [--batch-size 32]
+    python -m mtst.bench monitor [--batch-size 16] [--repeats 10]
 """
 
 from __future__ import annotations
@@ -227,6 +228,58 @@ def _print_optim(r: dict) -> None:
     print(f"  ratio layer-wise / one group = {r['ratio_layerwise_over_one_group']:.3f}x")
 
 
+def bench_monitor(batch_size: int = 16, repeats: int = 10, device: str | None = None) -> dict:
+    """A full training step with the GradientMonitor recording every step (grad norms and update sizes) against
+    the same step without it."""
+    import copy
+    from types import SimpleNamespace
+
+    from .data import TASKS, load_task
+    from .diagnostics import GradientMonitor
+    from .encoder import SentenceEncoder
+    from .model import MultiTaskModel
+    from .optim import layerwise_param_groups, make_optimizer
+    from .training import make_batch, task_loss
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    data = {t: load_task(t, "train", "ci") for t in TASKS}
+    base = MultiTaskModel.for_tasks(SentenceEncoder.from_pretrained(max_length=64), data).to(dev)
+    contenders, monitors = {}, {}
+    for name in ("plain", "monitored"):
+        model = copy.deepcopy(base)
+        opt = make_optimizer(layerwise_param_groups(model, 1e-4, 1e-3, 0.9), model)
+        batch = make_batch(model, data["sentiment"], list(range(batch_size)))
+        labels = batch["labels"].to(dev)
+        mon = GradientMonitor(every=1) if name == "monitored" else None
+        monitors[name] = mon
+        state = {"step": 0}
+
+        def step(model=model, opt=opt, batch=batch, labels=labels, mon=mon, state=state):
+            state["step"] += 1
+            loss = task_loss(model(batch, ["sentiment"])["sentiment"], labels)
+            loss.backward()
+            if mon is not None:
+                mon.on_after_backward(SimpleNamespace(model=model), state["step"], "sentiment")
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            if mon is not None:
+                mon.on_step_end(SimpleNamespace(model=model), state["step"], "sentiment", float(loss))
+
+        step()
+        contenders[name] = step
+    times = interleaved(contenders, repeats, dev)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"benchmark": "monitor", "batch_size": batch_size, "repeats": repeats, "device": str(dev), "median_s": med,
+            "records": len(monitors["monitored"].rows), "ratio_monitored_over_plain": med["monitored"] / med["plain"], **provenance()}
+
+
+def _print_monitor(r: dict) -> None:
+    print(f"monitor: training step on {r['batch_size']} real sentences, {r['repeats']} interleaved repeats on {r['device']}")
+    for k, v in r["median_s"].items():
+        print(f"  {k:>10}: {1000 * v:8.1f} ms (median)")
+    print(f"  ratio monitored (every step: grad norms + update sizes of every part) / plain = {r['ratio_monitored_over_plain']:.3f}x")
+
+
 def bench_cache(size: str = "demo", batch_size: int = 32, repeats: int = 1, device: str | None = None) -> dict:
     """Heads trained for one epoch on a frozen encoder: through the encoder at every step, against on the cache.
     Both keep the encoder in eval mode, so they must train the same heads; the test metrics show they do."""
@@ -271,7 +324,8 @@ def _print_cache(r: dict) -> None:
     print(f"  test scores: {r['test_scores']}; identical: {r['same_test_scores']}; max head weight diff {r['max_abs_head_weight_diff']:.1e}")
 
 
-BENCHMARKS = {"encode": (bench_encode, _print_encode), "heads": (bench_heads, _print_heads), "optim": (bench_optim, _print_optim), "cache": (bench_cache, _print_cache)}
+BENCHMARKS = {"encode": (bench_encode, _print_encode), "heads": (bench_heads, _print_heads), "optim": (bench_optim, _print_optim), "cache": (bench_cache, _print_cache),
+              "monitor": (bench_monitor, _print_monitor)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -374,6 +374,8 @@ def table_benchmarks() -> str:
             res = (f"one epoch of head training on a frozen encoder ({r['steps']} steps, size {r['size']}): through the encoder "
                    f"{r['epoch_s']['through_encoder']:.1f} s, on the cache {r['epoch_s']['cached']:.2f} s (**{r['ratio_epoch_through_encoder_over_cached']:.0f}×**); "
                    f"building the cache {r['cache_build_s']:.0f} s, paid back after {r['epochs_to_break_even']:.1f} epochs; identical test scores: {r['same_test_scores']}")
+        elif r["benchmark"] == "monitor":
+            res = f"training step with the GradientMonitor recording every step / without: **{r['ratio_monitored_over_plain']:.3f}×**"
         elif r["benchmark"] == "optim":
             res = (f"training step, layer-wise groups ({r['groups']['layerwise']}) / one group: "
                    f"**{r['ratio_layerwise_over_one_group']:.3f}×**")
