@@ -6,7 +6,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
-from . import cache, diagnostics, probes, scenarios, training, widgets  # noqa: E402, F401
+from . import cache, diagnostics, probes, scenarios, training, weighting, widgets  # noqa: E402, F401
 from .cache import EncoderCache  # noqa: E402
 from .data import SIZES, SPLITS, TASKS, DataError, TaskData, load_task, resolve_size, split_checksum, task_summary  # noqa: E402
 from .diagnostics import ConflictMonitor, GradientMonitor, linear_cka  # noqa: E402
@@ -51,6 +51,7 @@ from .training import (  # noqa: E402
     task_schedule,
     train,
 )
+from .weighting import WEIGHTINGS, UncertaintyWeighting, pcgrad  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -68,6 +69,9 @@ __all__ = [
     "ConflictMonitor",
     "GradientMonitor",
     "linear_cka",
+    "WEIGHTINGS",
+    "UncertaintyWeighting",
+    "pcgrad",
     "SIZES",
     "SPLITS",
     "TASKS",

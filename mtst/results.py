@@ -258,18 +258,48 @@ def run_layerwise_lr(size: str, seed: int, unit: str | None = None) -> list[dict
     return rows
 
 
+WEIGHTING_RUNS = {  # name: (weighting, all tasks per step)
+    "equal_sampled": ("equal", False),
+    "equal_joint": ("equal", True),
+    "uncertainty_joint": ("uncertainty", True),
+    "pcgrad": ("pcgrad", True),
+}
+
+
+def run_loss_weighting(size: str, seed: int, unit: str | None = None) -> list[dict]:
+    """Loss weighting at an equal budget of task batches: one task per step (the default recipe), all tasks per
+    step with equal weights, with learned uncertainty weights, and with PCGrad."""
+    from dataclasses import replace
+
+    from .data import TASKS
+    from .training import planned_steps
+
+    rows = []
+    for name, (weighting, joint) in WEIGHTING_RUNS.items():
+        if unit is not None and name != unit:
+            continue
+        cfg = full_config(size, seed)
+        batches = planned_steps(_load(size, "train"), cfg)  # one task per step: this many task batches in all
+        cfg = replace(cfg, weighting=weighting, all_tasks_per_step=joint, steps=batches // len(TASKS) if joint else batches)
+        scores, res = _fit_and_test(size, seed, list(TASKS), cfg)
+        rows += _rows("loss_weighting", name, seed, scores, res)
+        print(f"[loss_weighting seed={seed}] {name}: " + ", ".join(f"{r['task']} {r['score']:.4f}" for r in scores) + f" ({res.wall_time_s:.0f} s)", flush=True)
+    return rows
+
+
 UNITS = {"single_vs_multi": ["single:sentiment", "single:topic", "single:ner", "multi"], "recipe_sweep": list(SWEEP),
          "precision": [f"{t}:{p}" for t in ("sentiment", "ner") for p in ("fp32", "bf16")],
          "freezing": ["a_feature_extractor", "b_backbone_frozen", "d_lower4_frozen", "d_lower2_frozen", "e_full_finetune", "f_gradual_unfreezing"],
          "freezing_size_sweep": [f"{s}@{n or 'all'}" for n in SWEEP_SIZES for s in ("b_backbone_frozen", "e_full_finetune")],
          "head_drift": ["encoder_trains", "control_encoder_frozen"],
          "layerwise_lr": ["uniform_1e-5", "uniform_1e-4", "two_rate", "decay_0.95", "decay_0.9", "decay_0.8", "decay_0.65", "too_high_1e-3",
-                          "decay_0.9+ner_head×10"]}
+                          "decay_0.9+ner_head×10"],
+         "loss_weighting": list(WEIGHTING_RUNS)}
 
 
 EXPERIMENTS = {"single_vs_multi": run_single_vs_multi, "recipe_sweep": run_recipe_sweep, "precision": run_precision,
                "freezing": run_freezing, "freezing_size_sweep": run_freezing_size_sweep, "head_drift": run_head_drift_experiment,
-               "layerwise_lr": run_layerwise_lr}
+               "layerwise_lr": run_layerwise_lr, "loss_weighting": run_loss_weighting}
 
 
 def summarize(df: pd.DataFrame, metric: str = "score") -> pd.DataFrame:
@@ -479,9 +509,20 @@ def table_layerwise_lr() -> str:
                                f"before and after training. Provenance: {provenance_line(prov)}.")
 
 
+def table_loss_weighting() -> str:
+    df, prov = load("loss_weighting")
+    wide = _scores_by_setting(df)
+    steps = df.groupby("setting").steps.first()
+    lines = ["| weighting | steps | sentiment | topic | NER | mean |", "|---|---|---|---|---|---|"]
+    for k, r in wide.iterrows():
+        lines.append(f"| `{k}` | {steps[k]} | {r.get('sentiment', '—')} | {r.get('topic', '—')} | {r.get('ner', '—')} | {r['mean']} |")
+    return "\n".join(lines) + ("\n\nTest scores in %, at an equal budget of task batches (a joint step takes one batch of each task). "
+                               f"Provenance: {provenance_line(prov)}.")
+
+
 SECTIONS = {"benchmarks": table_benchmarks, "single-vs-multi": table_single_vs_multi, "recipe-sweep": table_recipe_sweep, "precision": table_precision,
             "freezing": table_freezing, "freezing-size-sweep": table_freezing_size_sweep, "head-drift": table_head_drift,
-            "layerwise-lr": table_layerwise_lr}
+            "layerwise-lr": table_layerwise_lr, "loss-weighting": table_loss_weighting}
 
 
 def render_readme(text: str) -> str:
@@ -519,6 +560,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rendered {readme}")
         return 0
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from .bench import git_commit
+
+    # The commit is read once, at the start: the provenance names the code that ran, even if the tree moves on.
+    os.environ.setdefault("MTST_COMMIT", git_commit())
     if args.epochs is not None:
         os.environ["MTST_RESULTS_EPOCHS"] = str(args.epochs)
     warnings.filterwarnings("ignore", message=".*truncated")

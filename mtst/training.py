@@ -46,6 +46,9 @@ class TrainConfig:
     seed: int = 0
     progress: bool = True  # a tqdm bar over the steps
     cache_encoder: bool = False  # encoder frozen: encode the training data once and train the heads on the cache
+    weighting: str = "equal"  # how task losses combine: "equal" (loss_weights), "uncertainty" (learned), "pcgrad"
+    all_tasks_per_step: bool = False  # one batch of every task per step (always on for pcgrad); steps=None then
+    # means epochs × the largest task's batches
 
 
 @dataclass
@@ -233,16 +236,27 @@ class Trainer:
             if not encoder_is_frozen(model):
                 raise ValueError("cache_encoder=True needs the whole encoder frozen: call mtst.freeze(model, 'encoder') first, "
                                  "or train without the cache")
+        from .weighting import UncertaintyWeighting, check_weighting
+
+        check_weighting(cfg.weighting)
+        self.joint = cfg.all_tasks_per_step or cfg.weighting == "pcgrad"
+        if self.joint and cfg.cache_encoder:
+            raise ValueError("cache_encoder trains one task per step; turn off all_tasks_per_step (and pcgrad) to use it")
         self.model, self.train_data, self.validation, self.callbacks = model, train_data, validation or {}, list(callbacks)
         self.device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         torch.manual_seed(cfg.seed)
         model.to(self.device)
         self.groups = groups if groups is not None else layerwise_param_groups(model, cfg.lr, cfg.head_lr, cfg.layer_decay, cfg.weight_decay)
         self.optimizer = make_optimizer(self.groups, model)
+        self.weighter = None
+        if cfg.weighting == "uncertainty":  # learned log-variances: their own group, at the heads' rate, no decay
+            self.weighter = UncertaintyWeighting(list(train_data)).to(self.device)
+            self.optimizer.add_param_group({"name": "loss_weights", "params": list(self.weighter.parameters()),
+                                            "lr": cfg.head_lr or cfg.lr, "weight_decay": 0.0})
         self.batches = {t: math.ceil(len(d) / cfg.batch_size) for t, d in train_data.items()}
-        self.total_steps = planned_steps(train_data, cfg)
+        self.total_steps = (cfg.steps or max(1, round(cfg.epochs * max(self.batches.values())))) if self.joint else planned_steps(train_data, cfg)
         self.scheduler = make_scheduler(self.optimizer, cfg.schedule, self.total_steps, round(cfg.warmup_ratio * self.total_steps))
-        self.schedule = task_schedule(self.batches, self.total_steps, cfg.sampler, cfg.temperature, cfg.seed)
+        self.schedule = ["all"] * self.total_steps if self.joint else task_schedule(self.batches, self.total_steps, cfg.sampler, cfg.temperature, cfg.seed)
         self.step = 0
         self.cache = None  # an EncoderCache, built at the start of run() when cfg.cache_encoder
         self.cache_build_s = 0.0
@@ -284,13 +298,62 @@ class Trainer:
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
 
+    def _loss(self, task: str, idx: list[int]) -> torch.Tensor:
+        """The weighted loss of one task's batch (from the cache when there is one); stops on NaN or inf."""
+        cfg, model = self.config, self.model
+        if self.cache is not None:
+            features, labels = self.cache.batch(task, idx, self.device)
+            with _autocast(self.device, cfg.precision):
+                logits = model.heads[task](features)
+        else:
+            batch = make_batch(model, self.train_data[task], idx)
+            labels = batch["labels"].to(self.device)
+            with _autocast(self.device, cfg.precision):
+                logits = model(batch, [task])[task]
+        loss = task_loss(logits, labels) * (cfg.loss_weights or {}).get(task, 1.0)
+        if not torch.isfinite(loss):
+            self._restore_best()
+            kept = f"the best state (step {self.best_step}) was restored" if self.best_state is not None else "no validation had run yet"
+            raise NonFiniteLossError(f"loss is {loss.item()} at step {self.step} on task {task!r}; training stopped and {kept}", self._result(self._t0))
+        return self.weighter(task, loss) if self.weighter is not None else loss
+
+    def _joint_backward(self) -> torch.Tensor:
+        """One batch of every task. equal/uncertainty: the weighted sum's gradient. pcgrad: each task's gradient
+        on the shared encoder, projected off the others' where they conflict, then summed; heads get their own."""
+        from .weighting import pcgrad
+
+        total = torch.zeros((), device=self.device)
+        if self.config.weighting != "pcgrad":
+            for task in self.train_data:
+                loss = self._loss(task, self._next_indices(task))
+                loss.backward()  # one task at a time: only one graph in memory
+                total = total + loss.detach()
+            return total
+        shared = [p for p in self.model.encoder.parameters() if p.requires_grad]
+        flat = []
+        for task in self.train_data:
+            loss = self._loss(task, self._next_indices(task))
+            head = [p for p in self.model.heads[task].parameters() if p.requires_grad]
+            grads = torch.autograd.grad(loss, shared + head, allow_unused=True)
+            for p, g in zip(head, grads[len(shared):]):
+                if g is not None:
+                    p.grad = g if p.grad is None else p.grad + g
+            flat.append(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for p, g in zip(shared, grads[: len(shared)])]))
+            total = total + loss.detach()
+        if shared:
+            summed = torch.stack(pcgrad(flat, seed=self.config.seed * 100_003 + self.step)).sum(0)
+            offset = 0
+            for p in shared:
+                p.grad = summed[offset : offset + p.numel()].view_as(p).clone()
+                offset += p.numel()
+        return total
+
     def run(self) -> TrainResult:
         from tqdm.auto import tqdm
 
         cfg, model = self.config, self.model
-        weights = cfg.loss_weights or {}
         eval_every = cfg.eval_every or max(1, self.total_steps // 4)
-        t0 = time.perf_counter()
+        t0 = self._t0 = time.perf_counter()
         model.train()
         self._call("on_train_begin")
         if cfg.cache_encoder:
@@ -303,30 +366,23 @@ class Trainer:
         for task in bar:
             self.step += 1
             self._call("on_step_begin", self.step, task)
-            idx = self._next_indices(task)
-            if self.cache is not None:
-                features, labels = self.cache.batch(task, idx, self.device)
-                with _autocast(self.device, cfg.precision):
-                    logits = model.heads[task](features)
+            if self.joint:
+                loss = self._joint_backward()
             else:
-                batch = make_batch(model, self.train_data[task], idx)
-                labels = batch["labels"].to(self.device)
-                with _autocast(self.device, cfg.precision):
-                    logits = model(batch, [task])[task]
-            loss = task_loss(logits, labels) * weights.get(task, 1.0)
-            if not torch.isfinite(loss):
-                self._restore_best()
-                kept = f"the best state (step {self.best_step}) was restored" if self.best_state is not None else "no validation had run yet"
-                raise NonFiniteLossError(f"loss is {loss.item()} at step {self.step} on task {task!r}; training stopped and {kept}", self._result(t0))
-            loss.backward()
+                loss = self._loss(task, self._next_indices(task))
+                loss.backward()
             self._call("on_after_backward", self.step, task)
             if cfg.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_([p for g in self.groups for p in g["params"]], cfg.max_grad_norm, foreach=True)
+            if self.weighter is not None:
+                row_weights = {f"weight:{t}": w for t, w in self.weighter.weights().items()}
             self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
             value = loss.item()
-            self.rows.append({"step": self.step, "task": task, "phase": "train", "loss": value, "lr": self.optimizer.param_groups[-1]["lr"]})
+            lr = next(g["lr"] for g in reversed(self.optimizer.param_groups) if g.get("name") != "loss_weights")
+            self.rows.append({"step": self.step, "task": task, "phase": "train", "loss": value, "lr": lr,
+                              **(row_weights if self.weighter is not None else {})})
             self._call("on_step_end", self.step, task, value)
             if self.validation and (self.step % eval_every == 0 or self.step == self.total_steps):
                 self.evaluate()

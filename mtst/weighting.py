@@ -1,0 +1,57 @@
+"""How the tasks' losses combine into one update: equal (static) weights, uncertainty weighting, PCGrad.
+
+    TrainConfig(weighting="uncertainty")                  # learned per-task weights (Kendall et al. 2018)
+    TrainConfig(weighting="pcgrad")                       # conflicting gradients projected (Yu et al. 2020)
+    TrainConfig(weighting="equal", all_tasks_per_step=True)  # the baseline: every task each step, static weights
+
+PCGrad needs every task's gradient at the same step, so it always trains all tasks each step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+WEIGHTINGS = ("equal", "uncertainty", "pcgrad")
+
+
+def check_weighting(name: str) -> str:
+    if name not in WEIGHTINGS:
+        raise ValueError(f"unknown weighting {name!r}; valid weightings: {', '.join(WEIGHTINGS)}")
+    return name
+
+
+class UncertaintyWeighting(nn.Module):
+    """Kendall et al. 2018: each task's loss becomes exp(−s)·loss + s/2, with s = log σ² learned per task, so a
+    task whose loss stays high (noisy, hard) is down-weighted, and the s/2 term stops every σ from growing."""
+
+    def __init__(self, tasks: list[str]):
+        super().__init__()
+        self.log_vars = nn.ParameterDict({t: nn.Parameter(torch.zeros(())) for t in tasks})
+
+    def forward(self, task: str, loss: torch.Tensor) -> torch.Tensor:
+        s = self.log_vars[task]
+        return torch.exp(-s) * loss + 0.5 * s
+
+    def weights(self) -> dict[str, float]:
+        """Each task's current effective weight exp(−s)."""
+        return {t: float(torch.exp(-s.detach())) for t, s in self.log_vars.items()}
+
+
+def pcgrad(grads: list[torch.Tensor], seed: int | None = None) -> list[torch.Tensor]:
+    """Yu et al. 2020, "Gradient Surgery": for each task's (flattened) gradient, in a random order of the other
+    tasks, remove the component along another task's gradient whenever the two conflict (dot product < 0).
+    Gradients that conflict with no other are returned unchanged."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, g in enumerate(grads):
+        g = g.clone()
+        for j in rng.permutation(len(grads)):
+            if j == i:
+                continue
+            dot = torch.dot(g, grads[j])
+            if dot < 0:
+                g = g - dot / torch.dot(grads[j], grads[j]).clamp_min(1e-20) * grads[j]
+        out.append(g)
+    return out
