@@ -34,6 +34,7 @@ def full_config(size: str, seed: int):
     return TrainConfig(
         # --epochs (MTST_RESULTS_EPOCHS) shortens a run on a small machine; the provenance records it.
         epochs=float(os.environ.get("MTST_RESULTS_EPOCHS") or {"ci": 0.25, "demo": 1.0, "full": 4.0}[size]),
+        eval_every=int(os.environ["MTST_RESULTS_EVAL_EVERY"]) if os.environ.get("MTST_RESULTS_EVAL_EVERY") else None,
         batch_size=32,
         lr=1e-4,
         head_lr=1e-3,
@@ -550,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--unit", default=None, help=argparse.SUPPRESS)
     p.add_argument("--units", nargs="+", default=None, help="run only these units of the experiment (e.g. ner:fp32 ner:bf16)")
     p.add_argument("--epochs", type=float, default=None, help="override the recipe's epochs (recorded in the provenance)")
+    p.add_argument("--eval-every", type=int, default=None, help="validate every N steps instead of 4 times a run (recorded)")
     p.add_argument("--notes", default="", help="what the provenance should say about this run (budget cuts, machine)")
     p.add_argument("--out", type=Path, default=None, help="also copy each results file here as soon as it is written")
     p.add_argument("--readme", action="store_true", help="re-render the README tables from results/ and exit")
@@ -566,6 +568,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MTST_COMMIT", git_commit())
     if args.epochs is not None:
         os.environ["MTST_RESULTS_EPOCHS"] = str(args.epochs)
+    if args.eval_every is not None:
+        os.environ["MTST_RESULTS_EVAL_EVERY"] = str(args.eval_every)
     warnings.filterwarnings("ignore", message=".*truncated")
     if args.part:  # a child process of --jobs: one experiment, one seed, rows to a JSON file
         rows = EXPERIMENTS[args.experiments[0]](args.size, args.seeds[0], args.unit)
