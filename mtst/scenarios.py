@@ -263,7 +263,7 @@ def freezing_claims(grid: pd.DataFrame, sweep: pd.DataFrame, drift: pd.DataFrame
          f"{small} examples per task: backbone frozen {sweep.loc[small, b]:.1f} vs full fine-tuning {sweep.loc[small, e]:.1f} (mean test score, %)",
          _verdict(bool(gap_small >= 0))),
         ("F2", "Freezing only the backbone suits moderate data.",
-         f"{mid} examples: frozen − full = {gap_mid:+.1f} pts; with {large}: {gap_large:+.1f} pts",
+         f"{mid} examples: frozen − full = {gap_mid:+.1f} pts" + (f"; with {large}: {gap_large:+.1f} pts" if mid != large else ""),
          _verdict(bool(gap_mid >= -1.0)) if gap_mid >= -1.0 or gap_large < gap_mid else _verdict(False)),
         ("F3", "Freezing one head keeps that task's performance while the others train (with monitoring).",
          f"{task} head frozen, bit-identical: {drift.attrs.get('head_unchanged')}; its validation score moved {d_end:+.1f} pts as the encoder trained on the other tasks "
