@@ -464,7 +464,7 @@ def table_freezing() -> str:
     lines = ["| scenario | what learns | sentiment | topic | NER | mean | trainable params | optimizer state | wall time |", "|---|---|---|---|---|---|---|---|---|"]
     for k, r in wide.iterrows():
         lines.append(f"| `{k}` | {FREEZE_SCENARIOS[k].what} | {r.get('sentiment', '—')} | {r.get('topic', '—')} | {r.get('ner', '—')} | {r['mean']} | "
-                     f"{params[k]:,.0f} | {state[k]:.0f} MiB | {wall[k]:.0f} s |")
+                     f"{params[k]:,.0f} | {state[k]:.1f} MiB | {wall[k]:.0f} s |")
     return "\n".join(lines) + f"\n\nTest scores in % (accuracy; entity F1 for NER). Wall time is training plus validation. Provenance: {provenance_line(prov)}."
 
 
