@@ -407,6 +407,9 @@ def table_benchmarks() -> str:
                    f"building the cache {r['cache_build_s']:.0f} s, paid back after {r['epochs_to_break_even']:.1f} epochs; identical test scores: {r['same_test_scores']}")
         elif r["benchmark"] == "monitor":
             res = f"training step with the GradientMonitor recording every step / without: **{r['ratio_monitored_over_plain']:.3f}×**"
+            if "ratio_grads_only_over_plain" in r:
+                res += (f"; gradient norms only: **{r['ratio_grads_only_over_plain']:.3f}×**; "
+                        f"every 10 steps: **{r['ratio_every_10_over_plain']:.3f}×**")
         elif r["benchmark"] == "optim":
             res = (f"training step, layer-wise groups ({r['groups']['layerwise']}) / one group: "
                    f"**{r['ratio_layerwise_over_one_group']:.3f}×**")
