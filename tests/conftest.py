@@ -1,3 +1,4 @@
+import copy
 import os
 
 import pytest
@@ -11,3 +12,16 @@ def encoder():
     import mtst
 
     return mtst.SentenceEncoder.from_pretrained()
+
+
+@pytest.fixture()
+def model_for(encoder):
+    """A fresh MultiTaskModel for the given tasks on a copy of the encoder, cut to short inputs for speed."""
+    import mtst
+
+    def make(data: dict, max_length: int = 32):
+        enc = copy.deepcopy(encoder)
+        enc.max_length = max_length
+        return mtst.MultiTaskModel.for_tasks(enc, data, seed=0)
+
+    return make

@@ -1,6 +1,5 @@
 """Gradient monitor, task conflict and the forgetting meter, checked against direct computations."""
 
-import copy
 import math
 import warnings
 from types import SimpleNamespace
@@ -22,10 +21,8 @@ def data():
 
 
 @pytest.fixture()
-def model(encoder, data):
-    enc = copy.deepcopy(encoder)
-    enc.max_length = 32
-    return mtst.MultiTaskModel.for_tasks(enc, data, seed=0)
+def model(model_for, data):
+    return model_for(data)
 
 
 def _cfg(**kw):
