@@ -325,39 +325,88 @@ def write(experiment: str, rows: list[dict], size: str, seeds: list[int], wall: 
     return csv
 
 
+def _finish(name: str, rows: list[dict], size: str, seeds: list[int], wall: float, notes: str, out: Path | None) -> None:
+    path = write(name, rows, size, seeds, wall, notes)
+    print(f"wrote {path.relative_to(ROOT)}", flush=True)
+    print(summarize(pd.read_csv(path)).to_string(index=False), flush=True)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for f in (path, path.with_suffix(".json")):
+            (out / f.name).write_bytes(f.read_bytes())
+
+
 def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, notes: str = "", out: Path | None = None,
-        units: list[str] | None = None) -> None:
-    for name in experiments:
-        t0 = time.perf_counter()
-        if jobs > 1:
-            # One process per (seed, unit), `jobs` at a time: a small model leaves a GPU mostly idle.
-            RESULTS_DIR.mkdir(exist_ok=True)
-            todo = [(s, u) for s in seeds for u in UNITS[name] if not units or u in units]
-            running, parts = [], []
-            while todo or running:
-                while todo and len(running) < jobs:
-                    s, u = todo.pop(0)
-                    part = RESULTS_DIR / f".{name}.{s}.{u.replace(':', '_')}.json"
-                    parts.append(part)
-                    running.append(subprocess.Popen([sys.executable, "-m", "mtst.results", "--size", size, "--experiments", name,
-                                                     "--seeds", str(s), "--unit", u, "--part", str(part)]))
-                time.sleep(1)
-                for p in [p for p in running if p.poll() is not None]:
-                    running.remove(p)
-                    if p.returncode:
-                        raise SystemExit(f"{name}: a child process failed with exit code {p.returncode}")
-            rows = [r for p in parts for r in json.loads(p.read_text())]
-            for p in parts:
-                p.unlink()
-        else:
+        units: list[str] | None = None, deadline_s: float | None = None) -> None:
+    """Run the experiments and write each one's results file as soon as it is complete.
+
+    With jobs > 1 every (experiment, seed, unit) is its own process, `jobs` at a time, across experiments (a small
+    model leaves a GPU mostly idle). With `deadline_s`, runs still going at the deadline are stopped and each
+    unfinished experiment is written from the runs that finished, its notes saying which are missing."""
+    if jobs <= 1:
+        for name in experiments:
+            t0 = time.perf_counter()
             rows = [r for s in seeds for u in (units or [None]) for r in EXPERIMENTS[name](size, s, u)]
-        path = write(name, rows, size, seeds, time.perf_counter() - t0, notes)
-        print(f"wrote {path.relative_to(ROOT)}")
-        print(summarize(pd.read_csv(path)).to_string(index=False))
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            for f in (path, path.with_suffix(".json")):
-                (out / f.name).write_bytes(f.read_bytes())
+            _finish(name, rows, size, seeds, time.perf_counter() - t0, notes, out)
+        return
+    RESULTS_DIR.mkdir(exist_ok=True)
+    start = time.perf_counter()
+    todo = [(name, s, u) for name in experiments for s in seeds for u in UNITS[name] if not units or u in units]
+    if not todo:
+        raise SystemExit(f"nothing to run: none of the units {units} belongs to {experiments}; units: {UNITS}")
+    planned = {name: [t for t in todo if t[0] == name] for name in experiments}
+    done: dict[str, list[tuple[int, Path]]] = {name: [] for name in experiments}
+    first: dict[str, float] = {}
+    running: list[tuple[subprocess.Popen, tuple, Path]] = []
+
+    def part_of(name, s, u):
+        return RESULTS_DIR / f".{name}.{s}.{u.replace(':', '_')}.json"
+
+    def write_done(name, partial: bool):
+        parts = done[name]
+        if not parts:
+            print(f"{name}: no run finished, nothing written", flush=True)
+            return
+        rows = [r for _, p in parts for r in json.loads(p.read_text())]
+        ran = sorted({s for s, _ in parts})
+        note = notes
+        if partial:
+            missing = [f"{u}@seed{s}" for n, s, u in planned[name] if not part_of(n, s, u).exists()]
+            note = (notes + "; " if notes else "") + (f"partial: {len(parts)} of {len(planned[name])} runs finished within the "
+                                                      f"{deadline_s:.0f} s budget; missing {', '.join(missing)}")
+        _finish(name, rows, size, ran, time.perf_counter() - first.get(name, start), note, out)
+        for _, p in parts:
+            p.unlink()
+
+    try:
+        while todo or running:
+            late = deadline_s is not None and time.perf_counter() - start > deadline_s
+            if late:
+                print(f"deadline of {deadline_s:.0f} s reached: stopping {len(running)} runs, {len(todo)} not started", flush=True)
+                break
+            while todo and len(running) < jobs:
+                name, s, u = todo.pop(0)
+                first.setdefault(name, time.perf_counter())
+                part = part_of(name, s, u)
+                part.unlink(missing_ok=True)
+                cmd = [sys.executable, "-m", "mtst.results", "--size", size, "--experiments", name, "--seeds", str(s), "--unit", u, "--part", str(part)]
+                running.append((subprocess.Popen(cmd), (name, s, u), part))
+            time.sleep(1)
+            for item in [x for x in running if x[0].poll() is not None]:
+                running.remove(item)
+                proc, (name, s, u), part = item
+                if proc.returncode:
+                    raise SystemExit(f"{name} {u} seed {s}: a child process failed with exit code {proc.returncode}")
+                done[name].append((s, part))
+                if len(done[name]) == len(planned[name]):
+                    write_done(name, partial=False)
+    finally:
+        for proc, _, _ in running:
+            proc.kill()
+        for proc, _, _ in running:
+            proc.wait()
+    for name in experiments:  # only after a deadline: the experiments that did not complete
+        if len(done[name]) < len(planned[name]):
+            write_done(name, partial=True)
 
 
 # --------------------------------------------------------------------------- README tables
@@ -559,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-every", type=int, default=None, help="validate every N steps instead of 4 times a run (recorded)")
     p.add_argument("--notes", default="", help="what the provenance should say about this run (budget cuts, machine)")
     p.add_argument("--out", type=Path, default=None, help="also copy each results file here as soon as it is written")
+    p.add_argument("--deadline-s", type=float, default=None, help="with --jobs: stop runs still going after this many seconds and "
+                   "write what finished, saying what is missing")
     p.add_argument("--readme", action="store_true", help="re-render the README tables from results/ and exit")
     args = p.parse_args(argv)
     if args.readme:
@@ -580,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = EXPERIMENTS[args.experiments[0]](args.size, args.seeds[0], args.unit)
         args.part.write_text(json.dumps(rows))
         return 0
-    run(args.experiments, args.size, args.seeds, args.jobs, args.notes, args.out, args.units)
+    run(args.experiments, args.size, args.seeds, args.jobs, args.notes, args.out, args.units, args.deadline_s)
     return 0
 
 
