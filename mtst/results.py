@@ -409,6 +409,35 @@ def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, note
             write_done(name, partial=True)
 
 
+def merge(experiment: str, sources: list[Path]) -> Path:
+    """One results file from several runs of the same experiment (a grid split over device calls): the rows of
+    each, the union of their seeds, the sum of their wall times; refused unless the commit, size and config agree."""
+    rows, provs = [], []
+    for src in sources:
+        csv = Path(src) / f"{experiment}.csv"
+        if not csv.exists():
+            raise FileNotFoundError(f"{csv} does not exist: each source must be a folder holding {experiment}.csv and .json")
+        rows.append(pd.read_csv(csv))
+        provs.append(json.loads(csv.with_suffix(".json").read_text()))
+    for key in ("experiment", "commit", "size", "config"):
+        if any(p[key] != provs[0][key] for p in provs):
+            raise ValueError(f"cannot merge {experiment}: the sources differ in {key} ({[p[key] for p in provs]}); merge only runs of one recipe")
+    df = pd.concat(rows, ignore_index=True)
+    twice = df[df.duplicated(["setting", "seed", "task", "metric"], keep=False)]
+    if len(twice):
+        raise ValueError(f"cannot merge {experiment}: these runs appear in more than one source: {sorted(set(zip(twice.setting, twice.seed)))}")
+    prov = dict(provs[-1])
+    prov["seeds"] = sorted({s for p in provs for s in p["seeds"]})
+    prov["wall_time_s"] = round(sum(p["wall_time_s"] for p in provs), 1)
+    prov["date"] = max(p["date"] for p in provs)
+    prov["notes"] = f"merged from {len(provs)} runs: " + " | ".join(f"seeds {p['seeds']}: {p.get('notes') or 'no notes'}" for p in provs)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    csv = RESULTS_DIR / f"{experiment}.csv"
+    df[COLUMNS].to_csv(csv, index=False)
+    csv.with_suffix(".json").write_text(json.dumps({k: prov[k] for k in PROVENANCE_KEYS}, indent=2))
+    return csv
+
+
 # --------------------------------------------------------------------------- README tables
 
 
@@ -610,12 +639,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="also copy each results file here as soon as it is written")
     p.add_argument("--deadline-s", type=float, default=None, help="with --jobs: stop runs still going after this many seconds and "
                    "write what finished, saying what is missing")
+    p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="DIR",
+                   help="write results/<experiment>.csv from the files of that name in these folders (a grid split over calls)")
     p.add_argument("--readme", action="store_true", help="re-render the README tables from results/ and exit")
     args = p.parse_args(argv)
     if args.readme:
         readme = ROOT / "README.md"
         readme.write_text(render_readme(readme.read_text()))
         print(f"rendered {readme}")
+        return 0
+    if args.merge:
+        for name in args.experiments:
+            print("wrote", merge(name, args.merge).relative_to(ROOT))
         return 0
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from .bench import git_commit
