@@ -40,7 +40,8 @@ class GradientMonitor(Callback):
             raise ValueError(f"every must be ≥ 1 step, got {every}")
         self.every, self.updates = every, updates
         self.rows: list[dict] = []
-        self._before: dict[str, list[torch.Tensor]] | None = None
+        self._before: dict[str, tuple[list[torch.Tensor], list[torch.Tensor]]] | None = None
+        self._buffers: dict[str, list[torch.Tensor]] = {}  # reused copies of the weights: no allocation per step
         self._pending: dict | None = None
 
     def on_train_begin(self, trainer) -> None:
@@ -55,7 +56,15 @@ class GradientMonitor(Callback):
         grads = {name: [p.grad.detach() for _, p in ps if p.grad is not None] for name, ps in parts.items()}
         self._pending = {"step": step, "task": task, "grad_norm": _part_norms(grads)}
         if self.updates:
-            self._before = {name: [p.detach().clone() for _, p in ps if p.requires_grad] for name, ps in parts.items()}
+            self._before = {}  # part -> (the parameters snapshotted, their copy): the same ones are compared after the step
+            for name, ps in parts.items():
+                now = [p.detach() for _, p in ps if p.requires_grad]
+                buf = self._buffers.get(name)
+                if buf is None or len(buf) != len(now) or any(b.shape != p.shape or b.device != p.device for b, p in zip(buf, now)):
+                    buf = self._buffers[name] = [torch.empty_like(p) for p in now]  # first use, or the trainable set changed
+                if now:
+                    torch._foreach_copy_(buf, now)
+                self._before[name] = (now, buf)
 
     def on_step_end(self, trainer, step: int, task: str, loss: float) -> None:
         if self._pending is None or self._pending["step"] != step:
@@ -63,10 +72,11 @@ class GradientMonitor(Callback):
         grad = self._pending["grad_norm"]
         upd = param = None
         if self.updates and self._before is not None:
-            parts = model_parts(trainer.model)
-            now = {name: [p.detach() for _, p in ps if p.requires_grad] for name, ps in parts.items()}
-            diffs = {name: torch._foreach_sub(now[name], self._before[name]) if now[name] else [] for name in now}
-            upd, param = _part_norms(diffs), _part_norms(now)
+            for now, buf in self._before.values():  # in place: the copy becomes before − after, whose norm is the update's
+                if now:
+                    torch._foreach_sub_(buf, now)
+            upd = _part_norms({name: buf for name, (_, buf) in self._before.items()})
+            param = _part_norms({name: now for name, (now, _) in self._before.items()})
         for name, g in grad.items():
             row = {"step": step, "task": task, "part": name, "grad_norm": g, "finite": bool(np.isfinite(g))}
             if upd is not None:

@@ -525,8 +525,12 @@ def table_precision() -> str:
 def _scores_by_setting(df: pd.DataFrame) -> pd.DataFrame:
     """setting × task mean (and std over seeds) of the test score, in %, as 'mean ± std' cells."""
     s = summarize(df)
-    cell = s.assign(cell=[f"{100 * m:.1f}" + (f" ± {100 * sd:.1f}" if n > 1 else "") for m, sd, n in zip(s["mean"], s["std"], s["seeds"])])
-    wide = cell.pivot(index="setting", columns="task", values="cell").reindex(list(dict.fromkeys(df.setting)))
+    most = s["seeds"].max()  # a setting with fewer seeds than the others says so in its cells
+    cell = s.assign(cell=[f"{100 * m:.1f}" + (f" ± {100 * sd:.1f}" if n > 1 else "") + (f" ({n} seeds)" if n < most else "")
+                          for m, sd, n in zip(s["mean"], s["std"], s["seeds"])])
+    known = UNITS.get(str(df.experiment.iloc[0]), [])  # the experiment's own order, not the order runs finished in
+    order = [u for u in known if u in set(df.setting)] + [x for x in dict.fromkeys(df.setting) if x not in known]
+    wide = cell.pivot(index="setting", columns="task", values="cell").reindex(order)
     means = s.groupby("setting", sort=False)["mean"].mean().mul(100)
     return wide.assign(mean=[f"{means[k]:.1f}" for k in wide.index])
 
@@ -604,7 +608,38 @@ def table_loss_weighting() -> str:
                                f"Provenance: {provenance_line(prov)}.")
 
 
-SECTIONS = {"benchmarks": table_benchmarks, "single-vs-multi": table_single_vs_multi, "recipe-sweep": table_recipe_sweep, "precision": table_precision,
+def table_notebook_times() -> str:
+    """Each notebook's run time per machine, from tools/time_notebooks.py's results/notebooks_<machine>.json."""
+    runs = []
+    for path in sorted(RESULTS_DIR.glob("notebooks_*.json")):
+        r = json.loads(path.read_text())
+        hw = r["hardware"]
+        gpu = any(n.get("cuda") for n in r["notebooks"])
+        runs.append((hw["gpu"] if gpu else f"{hw['cpu']}, {hw['cpu_threads']} threads", r, gpu))
+    if not runs:
+        raise FileNotFoundError("no results/notebooks_*.json")
+    runs.sort(key=lambda x: x[2])  # CPU first
+    names = list(dict.fromkeys(n["notebook"] for _, r, _ in runs for n in r["notebooks"]))
+    head = "| notebook | " + " | ".join(f"{w} (`{r['size']}`)" for w, r, _ in runs) + " |"
+    lines = [head, "|---|" + "---|" * len(runs)]
+    for name in names:
+        cells = []
+        for _, r, gpu in runs:
+            n = next((n for n in r["notebooks"] if n["notebook"] == name), None)
+            if n is None:
+                cells.append("—")
+                continue
+            cell = f"{n['wall_time_s']:.0f} s" + ("" if n["passed"] else " (failed)")
+            if gpu and n.get("peak_gpu_mib"):
+                cell += f", peak GPU memory {n['peak_gpu_mib']:,.0f} MiB"
+            cells.append(cell)
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    lines.append("| all | " + " | ".join(f"{r['total_s']:.0f} s" for _, r, _ in runs) + " |")
+    prov = "; ".join(f"{w}: torch {r['hardware']['torch']}, commit `{r['commit']}`, {r['date'][:10]}" for w, r, _ in runs)
+    return "\n".join(lines) + f"\n\nWall time of each notebook run top to bottom by `tools/time_notebooks.py` (nbclient, as nbmake runs them), one after another. {prov}."
+
+
+SECTIONS = {"benchmarks": table_benchmarks, "notebook-times": table_notebook_times, "single-vs-multi": table_single_vs_multi, "recipe-sweep": table_recipe_sweep, "precision": table_precision,
             "freezing": table_freezing, "freezing-size-sweep": table_freezing_size_sweep, "head-drift": table_head_drift,
             "layerwise-lr": table_layerwise_lr, "loss-weighting": table_loss_weighting}
 

@@ -64,6 +64,31 @@ def test_update_norm_is_the_actual_weight_change(model, data):
         assert f.loc[name, "update_norm"] == pytest.approx(change, rel=1e-3, abs=1e-9)  # float32 sums
 
 
+def test_update_norms_stay_exact_over_steps_while_the_trainable_set_changes(model, data):
+    """The monitor reuses its weight copies from step to step; a part unfrozen mid-run must not break that."""
+    mtst.freeze(model, "encoder")
+    before, actual = {}, {}
+
+    class Direct(mtst.Callback):  # runs before the monitor, and unfreezes layer 5 between its two hooks at step 2
+        def on_after_backward(self, trainer, step, task):
+            before[step] = {n: [p.detach().clone() for _, p in ps] for n, ps in model_parts(trainer.model).items()}
+
+        def on_step_end(self, trainer, step, task, loss):
+            actual[step] = {n: math.sqrt(sum(float((p.detach() - b).pow(2).sum()) for (_, p), b in zip(ps, before[step][n])))
+                            for n, ps in model_parts(trainer.model).items()}
+            if step == 2:
+                mtst.unfreeze(trainer.model, "layer:5")
+
+    mon = diagnostics.GradientMonitor()
+    mtst.train(model, data, _cfg(steps=4), callbacks=[Direct(), mon])
+    f = mon.frame()
+    assert set(f.step) == {1, 2, 3, 4}
+    for r in f.itertuples():
+        assert r.update_norm == pytest.approx(actual[r.step][r.part], rel=1e-3, abs=1e-9)
+    layer5 = f[f.part == "layer_5"].set_index("step").grad_norm  # tracked from step 3 on (so its copies exist)
+    assert (layer5.loc[[1, 2]] == 0).all() and (layer5.loc[[3, 4]] > 0).all()
+
+
 def test_non_finite_norms_are_flagged_with_step_and_part(model, data):
     class Poison(mtst.Callback):
         def on_after_backward(self, trainer, step, task):

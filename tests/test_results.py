@@ -47,3 +47,57 @@ def test_single_vs_multi_table_reports_the_csv_means():
     df, _ = results.load("single_vs_multi")
     mean = df[(df.metric == "score") & (df.setting == "multi") & (df.task == "topic")].value.mean()
     assert f"{100 * mean:.1f} ±" in results.table_single_vs_multi()
+
+
+def _split_by_seed(tmp_path: Path, experiment: str) -> tuple[list[Path], pd.DataFrame, dict]:
+    """The experiment's results file cut into one folder per seed, as separate device calls would write it."""
+    df, prov = results.load(experiment)
+    dirs = []
+    for seed in sorted(df.seed.unique()):
+        d = tmp_path / f"seed{seed}"
+        d.mkdir(parents=True)
+        df[df.seed == seed].to_csv(d / f"{experiment}.csv", index=False)
+        (d / f"{experiment}.json").write_text(json.dumps({**prov, "seeds": [int(seed)], "wall_time_s": 10.0, "notes": f"call {seed}"}))
+        dirs.append(d)
+    return dirs, df, prov
+
+
+def test_merge_joins_runs_of_one_recipe(tmp_path, monkeypatch):
+    dirs, df, prov = _split_by_seed(tmp_path / "in", "freezing")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "out")
+    merged, mprov = pd.read_csv(results.merge("freezing", dirs)), json.loads((tmp_path / "out" / "freezing.json").read_text())
+    key = ["setting", "seed", "task", "metric"]
+    pd.testing.assert_frame_equal(merged.sort_values(key).reset_index(drop=True), df.sort_values(key).reset_index(drop=True))
+    assert mprov["seeds"] == sorted(prov["seeds"]) and mprov["wall_time_s"] == 10.0 * len(dirs)
+    assert mprov["notes"].startswith(f"merged from {len(dirs)} runs") and "call 0" in mprov["notes"]
+
+
+def test_merge_refuses_overlaps_and_mixed_recipes(tmp_path, monkeypatch):
+    dirs, _, prov = _split_by_seed(tmp_path / "in", "freezing")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "out")
+    with pytest.raises(ValueError, match="more than one source"):
+        results.merge("freezing", [dirs[0], dirs[0]])
+    (dirs[1] / "freezing.json").write_text(json.dumps({**prov, "config": {**prov["config"], "epochs": 4.0 + prov["config"]["epochs"]}}))
+    with pytest.raises(ValueError, match="differ in config"):
+        results.merge("freezing", dirs)
+    with pytest.raises(FileNotFoundError, match="must be a folder holding"):
+        results.merge("freezing", [tmp_path])
+    assert not (tmp_path / "out").exists()  # refused: nothing written
+
+
+def test_a_deadline_already_past_starts_nothing_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    results.run(["precision"], "ci", [0], jobs=2, out=tmp_path / "out", deadline_s=0)
+    assert "no run finished, nothing written" in capsys.readouterr().out
+    assert not list(tmp_path.rglob("*.csv"))
+
+
+@pytest.mark.parametrize("path", sorted(results.RESULTS_DIR.glob("notebooks_*.json")), ids=lambda p: p.name)
+def test_notebook_times_cover_every_notebook(path: Path):
+    r = json.loads(path.read_text())
+    names = sorted(p.name for p in (results.ROOT / "notebooks").glob("*.ipynb"))
+    assert sorted(n["notebook"] for n in r["notebooks"]) == names and all(n["passed"] for n in r["notebooks"])
+    assert r["total_s"] == pytest.approx(sum(n["wall_time_s"] for n in r["notebooks"]), abs=0.2)
+    assert ("gpu" in r["hardware"]) == any(n["cuda"] for n in r["notebooks"])
+    table = results.table_notebook_times()
+    assert all(f"`{n}`" in table for n in names)
