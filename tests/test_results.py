@@ -101,3 +101,14 @@ def test_notebook_times_cover_every_notebook(path: Path):
     assert ("gpu" in r["hardware"]) == any(n["cuda"] for n in r["notebooks"])
     table = results.table_notebook_times()
     assert all(f"`{n}`" in table for n in names)
+
+
+@pytest.mark.slow
+def test_the_tuned_static_baseline_tests_the_weight_validation_picked(monkeypatch):
+    monkeypatch.setenv("MTST_RESULTS_EPOCHS", "0.25")
+    rows = pd.DataFrame(results.run_loss_weighting("ci", 0, "static_joint_tuned"))
+    val = rows[rows.metric.str.startswith("validation@ner_weight=")]
+    assert sorted(float(m.split("=")[1]) for m in val.metric) == sorted(results.TUNED_NER_WEIGHTS)
+    chosen = rows[rows.metric == "chosen_ner_weight"].value.item()
+    assert val.set_index("metric").value.idxmax() == f"validation@ner_weight={chosen}"
+    assert set(rows[rows.metric == "score"].task) == {"sentiment", "topic", "ner"}
