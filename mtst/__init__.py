@@ -6,11 +6,12 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
-from . import cache, diagnostics, probes, scenarios, training, weighting, widgets  # noqa: E402, F401
+from . import cache, diagnostics, evaluation, probes, scenarios, training, weighting, widgets  # noqa: E402, F401
 from .cache import EncoderCache  # noqa: E402
 from .data import SIZES, SPLITS, TASKS, DataError, TaskData, load_task, resolve_size, split_checksum, task_summary  # noqa: E402
 from .diagnostics import ConflictMonitor, GradientMonitor, linear_cka  # noqa: E402
 from .encoder import POOLING_MODES, PRECISIONS, SentenceEncoder, default_model_path, pool  # noqa: E402
+from .evaluation import evaluate, evaluate_all, predict_labels  # noqa: E402
 from .freezing import FreezePanelModel, GradualUnfreezing, freeze, plot_freeze_map, trainable_summary, unfreeze  # noqa: E402
 from .model import (  # noqa: E402
     MultiTaskModel,
@@ -46,8 +47,6 @@ from .training import (  # noqa: E402
     TrainConfig,
     Trainer,
     TrainResult,
-    evaluate,
-    evaluate_all,
     task_schedule,
     train,
 )
@@ -123,6 +122,7 @@ __all__ = [
     "TrainResult",
     "evaluate",
     "evaluate_all",
+    "predict_labels",
     "task_schedule",
     "train",
 ]

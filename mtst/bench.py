@@ -85,7 +85,7 @@ def bench_encode(n: int = 2000, batch_size: int = 32, repeats: int = 3, device: 
     from sentence_transformers import SentenceTransformer
 
     from .data import load_task
-    from .encoder import SentenceEncoder, default_model_path
+    from .encoder import TOKENIZE_THREADS, SentenceEncoder, default_model_path
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     texts = load_task("sentiment", "train", "full").texts[:n]
@@ -111,6 +111,11 @@ def bench_encode(n: int = 2000, batch_size: int = 32, repeats: int = 3, device: 
     times = interleaved({"st_fp32": run_st, "mtst_fp32": run_fp32, "mtst_bf16": run_bf16}, repeats, dev)
     med = {k: statistics.median(v) for k, v in times.items()}
     rate = {k: len(texts) / v for k, v in med.items()}
+    # The host side alone, which bounds a GPU's rate: all the texts through one transformers tokenizer call
+    # against mtst's chunks on TOKENIZE_THREADS threads (same ids).
+    host = interleaved({"transformers_call": lambda: enc.tokenizer(texts, truncation=True, max_length=enc.max_length),
+                        "mtst_threads": lambda: enc._token_ids(texts)}, max(repeats, 5), torch.device("cpu"))
+    host_med = {k: statistics.median(v) for k, v in host.items()}
     return {
         "benchmark": "encode",
         "sentences": len(texts),
@@ -123,6 +128,10 @@ def bench_encode(n: int = 2000, batch_size: int = 32, repeats: int = 3, device: 
         "ratio_mtst_bf16_over_st_fp32": rate["mtst_bf16"] / rate["st_fp32"],
         "max_abs_diff_fp32_vs_st": float((fp32 - ref).abs().max()),
         "min_cosine_bf16_vs_fp32": float(torch.nn.functional.cosine_similarity(bf16, fp32).min()),
+        "tokenize_s": host_med,
+        "tokenize_threads": TOKENIZE_THREADS,
+        "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM", "unset"),
+        "ratio_tokenize_transformers_over_mtst": host_med["transformers_call"] / host_med["mtst_threads"],
         **provenance(),
     }
 
@@ -134,6 +143,10 @@ def _print_encode(r: dict) -> None:
         print(f"  {k:>10}: {v:8.0f} sentences/s (median {r['median_s'][k]:.2f} s)")
     print(f"  ratio mtst fp32 / ST fp32 = {r['ratio_mtst_fp32_over_st_fp32']:.2f}x  (max |diff| {r['max_abs_diff_fp32_vs_st']:.1e})")
     print(f"  ratio mtst bf16 / ST fp32 = {r['ratio_mtst_bf16_over_st_fp32']:.2f}x  (min cosine to fp32 {r['min_cosine_bf16_vs_fp32']:.5f})")
+    if "tokenize_s" in r:
+        t = r["tokenize_s"]
+        print(f"  tokenizing alone: one transformers call {t['transformers_call']:.2f} s, mtst on {r['tokenize_threads']} threads "
+              f"{t['mtst_threads']:.2f} s ({r['ratio_tokenize_transformers_over_mtst']:.2f}x; TOKENIZERS_PARALLELISM={r['tokenizers_parallelism']})")
 
 
 def bench_heads(batch_size: int = 32, repeats: int = 10, device: str | None = None) -> dict:
@@ -291,9 +304,10 @@ def bench_cache(size: str = "demo", batch_size: int = 32, repeats: int = 1, devi
     from .cache import EncoderEvalMode
     from .data import SIZES, TASKS, load_task
     from .encoder import SentenceEncoder
+    from .evaluation import evaluate_all
     from .freezing import freeze
     from .model import MultiTaskModel
-    from .training import TrainConfig, Trainer, evaluate_all
+    from .training import TrainConfig, Trainer
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     train_data = {t: load_task(t, "train", size) for t in TASKS}

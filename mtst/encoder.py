@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -11,6 +12,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -56,6 +58,29 @@ def atomic_folder(path: Path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+# encode's host-side threads. The Rust tokenizer releases the GIL, so chunks of the input tokenize in parallel
+# (a GPU outpaces one tokenizer thread many times over). On a GPU, collating and copying the next batches also
+# runs ahead in threads; on a CPU the model needs the cores and the batches are collated inline.
+TOKENIZE_THREADS = max(1, min(4, os.cpu_count() or 1))
+COLLATE_WORKERS = {"cuda": 2, "cpu": 0}
+
+
+def prefetch(fn, items: list, workers: int):
+    """fn(item) for each item, in order, computed up to 2 × workers items ahead in threads (workers=0: inline)."""
+    if workers < 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        ahead = collections.deque(pool.submit(fn, x) for x in items[: 2 * workers])
+        nxt = len(ahead)
+        while ahead:
+            result = ahead.popleft().result()
+            if nxt < len(items):
+                ahead.append(pool.submit(fn, items[nxt]))
+                nxt += 1
+            yield result
 
 
 def _check_choice(value: str, options: tuple[str, ...], what: str) -> str:
@@ -224,26 +249,24 @@ class SentenceEncoder(nn.Module):
             return torch.empty(0, self.embedding_dim)
         normalize = self.normalize if normalize is None else normalize
         device = self.device
-        # Tokenize once, then sort by real token count so that each batch pads as little as possible.
-        enc = self.tokenizer(sentences, truncation=True, max_length=self.max_length, return_attention_mask=False)
-        ids = enc["input_ids"]
-        cut = sum(1 for e in (enc.encodings or []) if e.overflowing)
+        ids, cut = self._token_ids(sentences)
         if cut:
             warnings.warn(f"{cut} of {len(sentences)} texts were longer than max_length={self.max_length} word pieces and were truncated", stacklevel=2)
+        # Longest first by real token count: each batch pads as little as possible, and the first shows peak memory.
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         pad_id = self.tokenizer.pad_token_id or 0
+        needs_types = "token_type_ids" in self.tokenizer.model_input_names
 
         def collate(idx: list[int]) -> dict:
-            width = len(ids[idx[0]])
-            input_ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            lengths = np.array([len(ids[i]) for i in idx])
+            input_ids = np.full((len(idx), lengths[0]), pad_id, dtype=np.int64)
             for row, i in enumerate(idx):
-                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-                mask[row, : len(ids[i])] = 1
-            b = {"input_ids": input_ids, "attention_mask": mask}
-            if "token_type_ids" in self.tokenizer.model_input_names:
-                b["token_type_ids"] = torch.zeros_like(input_ids)
+                input_ids[row, : lengths[row]] = ids[i]
+            b = {"input_ids": torch.from_numpy(input_ids),
+                 "attention_mask": torch.from_numpy((np.arange(lengths[0]) < lengths[:, None]).astype(np.int64))}
+            if needs_types:
+                b["token_type_ids"] = torch.zeros_like(b["input_ids"])
             if device.type == "cuda":
                 b = {k: v.pin_memory().to(device, non_blocking=True) for k, v in b.items()}
             return b
@@ -251,26 +274,58 @@ class SentenceEncoder(nn.Module):
         if show_progress is None:
             show_progress = len(sentences) >= 2000
         out = torch.empty(len(sentences), self.embedding_dim)
+        order_t = torch.tensor(order)
+        pending: list[torch.Tensor] = []  # embeddings left on the device and copied back in chunks: no sync per batch
+        done = 0
+
+        def flush() -> int:
+            rows = torch.cat(pending).to("cpu")
+            out[order_t[done : done + len(rows)]] = rows
+            pending.clear()
+            return len(rows)
+
         was_training = self.training
         self.eval()
         autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
         from tqdm.auto import tqdm
 
-        # On a GPU the encoder waits on the host: collate the next batches in a worker while it computes.
-        pool_ = ThreadPoolExecutor(max_workers=2) if device.type == "cuda" else None
         try:
-            stream = (pool_.map(collate, batches) if pool_ else map(collate, batches))
-            with torch.inference_mode(), autocast:
-                for idx, batch in zip(batches, tqdm(stream, total=len(batches), disable=not show_progress, desc="encode")):
+            workers = COLLATE_WORKERS["cuda" if device.type == "cuda" else "cpu"]
+            with torch.inference_mode(), autocast, contextlib.closing(prefetch(collate, batches, workers)) as stream:
+                for batch in tqdm(stream, total=len(batches), disable=not show_progress, desc="encode"):
                     emb = self.forward(batch)["sentence_embedding"].float()
-                    if normalize:
-                        emb = torch.nn.functional.normalize(emb, dim=-1)
-                    out[torch.tensor(idx)] = emb.to("cpu", non_blocking=False)
+                    pending.append(torch.nn.functional.normalize(emb, dim=-1) if normalize else emb)
+                    if len(pending) == 64:
+                        done += flush()
+                if pending:
+                    done += flush()
         finally:
-            if pool_:
-                pool_.shutdown(wait=True)
             self.train(was_training)
         return out
+
+    def _token_ids(self, sentences: list[str]) -> tuple[list[list[int]], int]:
+        """Word-piece ids per sentence (truncated at max_length, special tokens added) and how many were truncated,
+        tokenized in chunks on TOKENIZE_THREADS threads by the Rust tokenizer."""
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            raise TypeError(f"encode needs a fast (Rust) tokenizer, and {type(self.tokenizer).__name__} is not one; "
+                            "load it with transformers.AutoTokenizer.from_pretrained(path, use_fast=True)")
+        key = (self.max_length, id(backend))
+        if self.__dict__.get("_rust_key") != key:  # a copy set to truncate; self.tokenizer is left as it is
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_str(backend.to_str())
+            tok.no_padding()
+            tok.enable_truncation(self.max_length, direction=getattr(self.tokenizer, "truncation_side", "right"))
+            self.__dict__["_rust_tok"], self.__dict__["_rust_key"] = tok, key
+        tok = self.__dict__["_rust_tok"]
+        chunks = [sentences[i : i + 1024] for i in range(0, len(sentences), 1024)]
+        if len(chunks) == 1 or TOKENIZE_THREADS == 1:
+            encodings = [e for c in chunks for e in tok.encode_batch_fast(c)]
+        else:
+            with ThreadPoolExecutor(max_workers=TOKENIZE_THREADS) as pool:
+                encodings = [e for c in pool.map(tok.encode_batch_fast, chunks) for e in c]
+        return [e.ids for e in encodings], sum(1 for e in encodings if e.overflowing)
 
     # ------------------------------------------------------------------ export
     def save_pretrained(self, path: str | Path) -> Path:

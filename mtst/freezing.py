@@ -78,8 +78,9 @@ def trainable_summary(model: nn.Module) -> pd.DataFrame:
 
 class GradualUnfreezing(Callback):
     """ULMFiT's gradual unfreezing: start with the heads only, then unfreeze one more encoder layer from the
-    top every `every` steps (the embeddings last). The optimizer holds every group from the start, so a newly
-    unfrozen layer starts learning at its own layer-wise rate."""
+    top every `every` steps (the embeddings last). A newly unfrozen layer learns at its own layer-wise rate: its
+    group is in the optimizer from the start, or, when the encoder was already frozen as the Trainer was built,
+    the Trainer adds the group at the step the layer is unfrozen."""
 
     def __init__(self, every: int):
         if every < 1:

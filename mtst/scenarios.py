@@ -78,8 +78,8 @@ def _optimizer_state_mib(trainer) -> float:
 
 
 def _score_rows(model, test: dict, base: dict, trainer, res) -> list[dict]:
+    from .evaluation import evaluate_all
     from .freezing import trainable_summary
-    from .training import evaluate_all
 
     total = trainable_summary(model).iloc[-1]
     peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else float("nan")
@@ -167,8 +167,9 @@ def run_size_sweep(train: dict, val: dict, test: dict, cfg, max_length: int, siz
 def run_head_drift(model, train: dict, val: dict, frozen_task: str, cfg, eval_every: int, freeze_encoder: bool = False) -> pd.DataFrame:
     """Scenario (c): freeze one task's head and train the encoder and the other heads on the other tasks.
     Returns the frozen task's validation score at every evaluation (step 0 = before): its drift."""
+    from .evaluation import evaluate
     from .freezing import freeze, unfreeze
-    from .training import Callback, Trainer, evaluate
+    from .training import Callback, Trainer
 
     unfreeze(model, "all")
     freeze(model, f"head:{frozen_task}")

@@ -1,4 +1,4 @@
-"""Multi-task training: one task per batch drawn by a sampler, AdamW over trainable params, evaluation.
+"""Multi-task training: one task per batch drawn by a sampler, AdamW over trainable params, validation as it goes.
 
     result = mtst.train(model, train_data, TrainConfig(steps=300), validation=val_data)
     result.history  # a tidy DataFrame: step, task, phase, loss, lr, metrics
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .data import TaskData
-from .model import IGNORE_INDEX, MultiTaskModel, align_labels, word_predictions
+from .model import IGNORE_INDEX, MultiTaskModel, align_labels, model_parts
 from .optim import layerwise_param_groups, make_optimizer, make_scheduler
 
 SAMPLERS = ("round_robin", "proportional", "temperature")
@@ -28,6 +28,8 @@ class TrainConfig:
 
     steps: int | None = None  # optimizer steps; None means `epochs` passes over all tasks' batches
     epochs: float = 1.0  # used when steps is None
+    task_epochs: dict[str, float] | None = None  # passes over named tasks instead of `epochs` (e.g. {"ner": 12}): each task's
+    # share of the steps follows its passes × batches
     batch_size: int = 32
     lr: float = 5e-5  # the top encoder layer's rate (lower layers get lr · layer_decay^depth)
     head_lr: float | None = None  # the heads' rate; None means lr
@@ -110,9 +112,21 @@ def sampling_shares(batches: dict[str, int], sampler: str, temperature: float = 
     return dict(zip(batches, (p / p.sum()).tolist()))
 
 
+def task_passes(train_data: dict[str, TaskData], config: TrainConfig) -> dict[str, float]:
+    """Batches each task gets in a run that is `epochs` long: passes (task_epochs, else epochs) × its batches per pass."""
+    extra = config.task_epochs or {}
+    unknown = sorted(set(extra) - set(train_data))
+    if unknown:
+        raise KeyError(f"task_epochs names tasks that are not trained: {unknown}; tasks: {list(train_data)}")
+    bad = {t: e for t, e in extra.items() if not e > 0}
+    if bad:
+        raise ValueError(f"task_epochs must be > 0, got {bad}")
+    return {t: extra.get(t, config.epochs) * math.ceil(len(d) / config.batch_size) for t, d in train_data.items()}
+
+
 def planned_steps(train_data: dict[str, TaskData], config: TrainConfig) -> int:
-    """The number of optimizer steps a run will take: config.steps, else epochs × all tasks' batches."""
-    return config.steps or max(1, round(config.epochs * sum(math.ceil(len(d) / config.batch_size) for d in train_data.values())))
+    """The number of optimizer steps a run will take: config.steps, else each task's passes × its batches, summed."""
+    return config.steps or max(1, round(sum(task_passes(train_data, config).values())))
 
 
 # --------------------------------------------------------------------------- batches
@@ -158,58 +172,6 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
-# --------------------------------------------------------------------------- evaluation
-
-
-@torch.no_grad()
-def predict_labels(model: MultiTaskModel, data: TaskData, task: str | None = None, batch_size: int = 64, precision: str = "auto") -> list:
-    """Predicted label ids: one per sentence, or one list per tweet (word level) for token tasks."""
-    task = task or data.name
-    was_training = model.training
-    model.eval()
-    order = sorted(range(len(data)), key=lambda i: -len(data.texts[i]))
-    preds: list = [None] * len(data)
-    try:
-        with _autocast(model.device, precision):
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                batch = make_batch(model, data, idx, with_labels=False)
-                logits = model(batch, [task])[task].float().argmax(-1).cpu()
-                for r, i in enumerate(idx):
-                    preds[i] = word_predictions(logits[r].tolist(), batch["word_ids"][r]) if data.kind == "token" else int(logits[r])
-    finally:
-        model.train(was_training)
-    if data.kind == "token":
-        # Words beyond max_length were never seen: they count as "O" (and as misses if they were entities).
-        preds = [p + [0] * (len(words) - len(p)) for p, words in zip(preds, data.tokens)]
-    return preds
-
-
-def evaluate(model: MultiTaskModel, data: TaskData, task: str | None = None, batch_size: int = 64, precision: str = "auto") -> dict:
-    """accuracy and macro-F1 (sentence tasks), entity-level precision/recall/F1 by seqeval (token tasks).
-    `score` is the headline: accuracy, or entity F1."""
-    task = task or data.name
-    check_task_data(task, data, len(model.label_names[task]))
-    preds = predict_labels(model, data, task, batch_size, precision)
-    if data.kind == "token":
-        from seqeval.metrics import f1_score, precision_score, recall_score
-
-        names = data.label_names
-        y_true = [[names[y] for y in seq] for seq in data.labels]
-        y_pred = [[names[y] for y in seq] for seq in preds]
-        f1 = float(f1_score(y_true, y_pred, zero_division=0))
-        return {"entity_f1": f1, "precision": float(precision_score(y_true, y_pred, zero_division=0)), "recall": float(recall_score(y_true, y_pred, zero_division=0)), "score": f1}
-    from sklearn.metrics import accuracy_score, f1_score
-
-    acc = float(accuracy_score(data.labels, preds))
-    return {"accuracy": acc, "macro_f1": float(f1_score(data.labels, preds, average="macro", labels=list(range(data.num_labels)), zero_division=0)), "score": acc}
-
-
-def evaluate_all(model: MultiTaskModel, datasets: dict[str, TaskData], **kw) -> pd.DataFrame:
-    """One row per task with its metrics."""
-    return pd.DataFrame([{"task": t, **evaluate(model, d, t, **kw)} for t, d in datasets.items()])
-
-
 # --------------------------------------------------------------------------- the loop
 
 
@@ -242,19 +204,26 @@ class Trainer:
         self.joint = cfg.all_tasks_per_step or cfg.weighting == "pcgrad"
         if self.joint and cfg.cache_encoder:
             raise ValueError("cache_encoder trains one task per step; turn off all_tasks_per_step (and pcgrad) to use it")
+        if self.joint and cfg.task_epochs:
+            raise ValueError("task_epochs sets how many steps each task gets, but all_tasks_per_step (and pcgrad) trains every "
+                             "task at every step; drop one of them")
+        self.batches = task_passes(train_data, cfg)  # the sampler's weights: with task_epochs, a task's share follows its passes
         self.model, self.train_data, self.validation, self.callbacks = model, train_data, validation or {}, list(callbacks)
         self.device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         torch.manual_seed(cfg.seed)
         model.to(self.device)
+        self._custom_groups = groups is not None
         self.groups = groups if groups is not None else layerwise_param_groups(model, cfg.lr, cfg.head_lr, cfg.layer_decay, cfg.weight_decay)
         self.optimizer = make_optimizer(self.groups, model)
+        self._optimized = {id(p) for g in self.groups for p in g["params"]}
+        self._logged_group = self.optimizer.param_groups[-1]  # the history's "lr" column: the last group (the heads)
+        self.adopted: list[tuple[int, str]] = []  # (step, group) for groups added to the optimizer mid-run
         self.weighter = None
         if cfg.weighting == "uncertainty":  # learned log-variances: their own group, at the heads' rate, no decay
             self.weighter = UncertaintyWeighting(list(train_data)).to(self.device)
             self.optimizer.add_param_group({"name": "loss_weights", "params": list(self.weighter.parameters()),
                                             "lr": cfg.head_lr or cfg.lr, "weight_decay": 0.0})
-        self.batches = {t: math.ceil(len(d) / cfg.batch_size) for t, d in train_data.items()}
-        self.total_steps = (cfg.steps or max(1, round(cfg.epochs * max(self.batches.values())))) if self.joint else planned_steps(train_data, cfg)
+        self.total_steps = (cfg.steps or max(1, round(max(self.batches.values())))) if self.joint else planned_steps(train_data, cfg)
         self.scheduler = make_scheduler(self.optimizer, cfg.schedule, self.total_steps, round(cfg.warmup_ratio * self.total_steps))
         self.schedule = ["all"] * self.total_steps if self.joint else task_schedule(self.batches, self.total_steps, cfg.sampler, cfg.temperature, cfg.seed)
         self.step = 0
@@ -280,6 +249,8 @@ class Trainer:
             getattr(cb, hook)(self, *args)
 
     def evaluate(self) -> dict[str, dict]:
+        from .evaluation import evaluate
+
         metrics = {t: evaluate(self.model, d, t, precision=self.config.precision) for t, d in self.validation.items()}
         for t, m in metrics.items():
             self.rows.append({"step": self.step, "task": t, "phase": "validation", **m})
@@ -297,6 +268,32 @@ class Trainer:
     def _restore_best(self) -> None:
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+
+    def _adopt_unfrozen(self) -> None:
+        """Parameters unfrozen mid-run (by a callback, or by hand between hooks) would get gradients and never
+        change, because the optimizer was built from the trainable ones. Give them their part's layer-wise rate
+        now, scaled by the schedule's current factor. With `groups` passed in, their rate is the caller's to say."""
+        new = [p for p in self.model.parameters() if p.requires_grad and id(p) not in self._optimized]
+        if not new:
+            return
+        part_of = {id(p): part for part, params in model_parts(self.model).items() for _, p in params}
+        parts = sorted({part_of.get(id(p), "?") for p in new})
+        if self._custom_groups:
+            raise ValueError(f"{', '.join(parts)} became trainable at step {self.step}, but the param groups passed to the Trainer "
+                             f"do not hold it, so it would get gradients and never change; build the groups before freezing "
+                             f"(mtst.layerwise_param_groups on the unfrozen model) and freeze afterwards")
+        cfg, ids = self.config, {id(p) for p in new}
+        factor = self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
+        for g in layerwise_param_groups(self.model, cfg.lr, cfg.head_lr, cfg.layer_decay, cfg.weight_decay):
+            params = [p for p in g["params"] if id(p) in ids]
+            if not params:
+                continue
+            self.optimizer.add_param_group({**g, "params": params, "lr": g["lr"] * factor, "initial_lr": g["lr"]})
+            self.scheduler.base_lrs.append(g["lr"])
+            self.scheduler.lr_lambdas.append(self.scheduler.lr_lambdas[0])
+            self.groups.append(self.optimizer.param_groups[-1])
+            self.adopted.append((self.step, g["name"]))
+        self._optimized |= ids
 
     def _loss(self, task: str, idx: list[int]) -> torch.Tensor:
         """The weighted loss of one task's batch (from the cache when there is one); stops on NaN or inf."""
@@ -366,6 +363,7 @@ class Trainer:
         for task in bar:
             self.step += 1
             self._call("on_step_begin", self.step, task)
+            self._adopt_unfrozen()
             if self.joint:
                 loss = self._joint_backward()
             else:
@@ -380,7 +378,7 @@ class Trainer:
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
             value = loss.item()
-            lr = next(g["lr"] for g in reversed(self.optimizer.param_groups) if g.get("name") != "loss_weights")
+            lr = self._logged_group["lr"]
             self.rows.append({"step": self.step, "task": task, "phase": "train", "loss": value, "lr": lr,
                               **(row_weights if self.weighter is not None else {})})
             self._call("on_step_end", self.step, task, value)

@@ -88,6 +88,26 @@ def test_bad_input(encoder):
         mtst.SentenceEncoder.from_pretrained(pooling="sum")
 
 
+def test_encode_copies_back_in_chunks_in_input_order(encoder, sentences):
+    """More batches than one copy-back chunk (64): every row still lands at its input position."""
+    texts = (sentences * 2)[:70]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one_by_one = encoder.encode(texts, batch_size=1)
+        together = encoder.encode(texts, batch_size=70)
+    assert torch.allclose(one_by_one, together, atol=1e-5)
+    assert torch.equal(one_by_one[0], one_by_one[len(sentences)])  # the same text twice, the same row
+
+
+def test_threaded_tokenization_matches_one_transformers_call(encoder, sentences, monkeypatch):
+    texts = (sentences * 40)[:2600]  # three chunks of at most 1024
+    monkeypatch.setattr(mtst.encoder, "TOKENIZE_THREADS", 3)
+    ids, cut = encoder._token_ids(texts)
+    ref = encoder.tokenizer(texts, truncation=True, max_length=encoder.max_length)
+    assert ids == ref["input_ids"]
+    assert cut == sum(1 for e in ref.encodings if e.overflowing) > 0
+
+
 def test_truncation_warns_once_with_the_count(encoder):
     with pytest.warns(UserWarning, match=r"2 of 3 texts were longer than max_length=256") as rec:
         encoder.encode(["word " * 300, "short", "word " * 400])

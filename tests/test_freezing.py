@@ -79,6 +79,46 @@ def test_gradual_unfreezing_unfreezes_from_the_top(model, data):
     assert not s.loc[["embeddings", "layer_0", "layer_1", "layer_2"], "trainable"].any()
 
 
+def test_a_part_unfrozen_mid_run_joins_the_optimizer_at_its_layerwise_rate(model, data):
+    """Before this fix a part unfrozen after the optimizer was built got gradients and never moved."""
+    mtst.freeze(model, "encoder")
+    top = model.encoder.layers[5].output.dense.weight
+    start = top.detach().clone()
+
+    class UnfreezeTop(mtst.Callback):
+        def on_step_begin(self, trainer, step, task):
+            if step == 3:
+                mtst.unfreeze(trainer.model, "layer:5")
+
+    cfg = mtst.TrainConfig(steps=6, batch_size=8, lr=1e-4, head_lr=1e-3, layer_decay=0.9, warmup_ratio=0.0, schedule="linear",
+                           progress=False, device="cpu")
+    trainer = mtst.Trainer(model, data, cfg, callbacks=[UnfreezeTop()])
+    assert id(top) not in {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
+    res = trainer.run()
+    assert not torch.equal(top.detach(), start)  # it learned
+    assert trainer.adopted == [(3, "layer_5"), (3, "layer_5.no_decay")]
+    group = next(g for g in trainer.optimizer.param_groups if g["name"] == "layer_5")
+    assert group["initial_lr"] == 1e-4  # the top layer's rate, the same as a run that starts unfrozen would give it
+    assert group["lr"] == pytest.approx(1e-4 * (1 - 6 / 6))  # and it follows the schedule: linear decay to 0 at step 6
+    head = next(g for g in trainer.optimizer.param_groups if g["name"] == "head:ner")
+    assert group["lr"] / group["initial_lr"] == pytest.approx(head["lr"] / head["initial_lr"])
+    mtst.optim.check_param_groups(model, trainer.optimizer.param_groups)  # every trainable parameter, exactly once
+    assert (res.history.query("phase == 'train'").lr.tolist()[:2]) == pytest.approx([1e-3 * 5 / 6, 1e-3 * 4 / 6])
+
+
+def test_a_part_unfrozen_mid_run_outside_custom_groups_is_a_clear_error(model, data):
+    mtst.freeze(model, "encoder")
+    groups = mtst.layerwise_param_groups(model, 1e-4, head_lr=1e-3)
+
+    class UnfreezeTop(mtst.Callback):
+        def on_step_begin(self, trainer, step, task):
+            if step == 2:
+                mtst.unfreeze(trainer.model, "layer:5")
+
+    with pytest.raises(ValueError, match=r"layer_5 became trainable at step 2.*build the groups before freezing"):
+        mtst.Trainer(model, data, _cfg(), callbacks=[UnfreezeTop()], groups=groups).run()
+
+
 def test_bad_specs_name_the_valid_parts_and_change_nothing(model):
     before = [p.requires_grad for p in model.parameters()]
     with pytest.raises(ValueError, match=r'unknown part \'backbone\'; valid parts: "all", "encoder"'):

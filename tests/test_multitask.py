@@ -108,6 +108,24 @@ def test_samplers():
         mtst.task_schedule(batches, 5, "uniform")
 
 
+def test_task_epochs_give_a_task_its_own_number_of_passes(model, data):
+    small = {"sentiment": data["sentiment"].subset(64), "ner": data["ner"].subset(32)}  # 8 and 4 batches of 8
+    cfg = mtst.TrainConfig(epochs=2.0, task_epochs={"ner": 6.0}, batch_size=8, progress=False, device="cpu")
+    assert mtst.training.task_passes(small, cfg) == {"sentiment": 16.0, "ner": 24.0}
+    trainer = mtst.Trainer(model, small, cfg)
+    assert trainer.total_steps == 40
+    counts = pd.Series(trainer.schedule).value_counts()
+    assert counts["ner"] > counts["sentiment"]  # 6 passes over 4 batches outweigh 2 passes over 8
+    plain = mtst.Trainer(model, small, mtst.TrainConfig(epochs=2.0, batch_size=8, progress=False, device="cpu"))
+    assert plain.total_steps == 24 and pd.Series(plain.schedule).value_counts()["sentiment"] > 12
+    with pytest.raises(KeyError, match=r"task_epochs names tasks that are not trained: \['topic'\]"):
+        mtst.Trainer(model, small, mtst.TrainConfig(task_epochs={"topic": 2.0}, progress=False, device="cpu"))
+    with pytest.raises(ValueError, match="task_epochs must be > 0"):
+        mtst.Trainer(model, small, mtst.TrainConfig(task_epochs={"ner": 0}, progress=False, device="cpu"))
+    with pytest.raises(ValueError, match="drop one of them"):
+        mtst.Trainer(model, small, mtst.TrainConfig(task_epochs={"ner": 2.0}, weighting="pcgrad", progress=False, device="cpu"))
+
+
 def test_ner_batch_labels_are_aligned(model, data):
     batch = make_batch(model, data["ner"], [0, 1, 2])
     assert batch["labels"].shape == batch["input_ids"].shape
