@@ -79,8 +79,10 @@ def _rows(experiment: str, setting: str, seed: int, scores: list[dict], res) -> 
             for rec in scores for metric, value in rec.items() if metric != "task" and value == value]  # no NaN
 
 
-def run_single_vs_multi(size: str, seed: int, unit: str | None = None) -> list[dict]:
+def run_single_vs_multi(size: str, seed: int, unit: str | None = None, experiment: str = "single_vs_multi") -> list[dict]:
     """Each task alone (its own encoder copy and head) against all three tasks on one shared encoder."""
+    from dataclasses import replace
+
     from .data import TASKS
 
     rows = []
@@ -88,9 +90,12 @@ def run_single_vs_multi(size: str, seed: int, unit: str | None = None) -> list[d
     for setting, tasks in settings:
         if unit is not None and setting != unit:
             continue
-        scores, res = _fit_and_test(size, seed, tasks, full_config(size, seed))
-        rows += _rows("single_vs_multi", "multi" if setting == "multi" else "single", seed, scores, res)
-        print(f"[single_vs_multi seed={seed}] {setting}: " + ", ".join(f"{r['task']} {r['score']:.4f}" for r in scores) + f" ({res.wall_time_s:.0f} s, {res.steps} steps)", flush=True)
+        cfg = (tuned_config if experiment == "tuned_recipe" else full_config)(size, seed)
+        if cfg.task_epochs:  # a single-task run keeps only its own task's passes
+            cfg = replace(cfg, task_epochs={t: e for t, e in cfg.task_epochs.items() if t in tasks})
+        scores, res = _fit_and_test(size, seed, tasks, cfg)
+        rows += _rows(experiment, "multi" if setting == "multi" else "single", seed, scores, res)
+        print(f"[{experiment} seed={seed}] {setting}: " + ", ".join(f"{r['task']} {r['score']:.4f}" for r in scores) + f" ({res.wall_time_s:.0f} s, {res.steps} steps)", flush=True)
     return rows
 
 
@@ -108,20 +113,7 @@ def tuned_config(size: str, seed: int):
 
 def run_tuned_recipe(size: str, seed: int, unit: str | None = None) -> list[dict]:
     """single_vs_multi again, with each task's tuned passes: the run that tests the goals."""
-    from dataclasses import replace
-
-    from .data import TASKS
-
-    rows = []
-    for setting, tasks in [(f"single:{t}", [t]) for t in TASKS] + [("multi", list(TASKS))]:
-        if unit is not None and setting != unit:
-            continue
-        cfg = tuned_config(size, seed)
-        cfg = replace(cfg, task_epochs={t: e for t, e in cfg.task_epochs.items() if t in tasks})
-        scores, res = _fit_and_test(size, seed, tasks, cfg)
-        rows += _rows("tuned_recipe", "multi" if setting == "multi" else "single", seed, scores, res)
-        print(f"[tuned_recipe seed={seed}] {setting}: " + ", ".join(f"{r['task']} {r['score']:.4f}" for r in scores) + f" ({res.wall_time_s:.0f} s, {res.steps} steps)", flush=True)
-    return rows
+    return run_single_vs_multi(size, seed, unit, experiment="tuned_recipe")
 
 
 # What was tried to reach the goals: single-task variants of the recipe in full_config (one change each).
