@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -81,6 +82,16 @@ def prefetch(fn, items: list, workers: int):
                 ahead.append(pool.submit(fn, items[nxt]))
                 nxt += 1
             yield result
+
+
+def _warn_truncated(cut: int, total: int, limit: int) -> None:
+    """Warn at the first caller outside mtst and torch: torch.no_grad and friends wrap functions in frames of their
+    own, so a fixed stacklevel would point the warning into torch's decorator instead of at the user's line."""
+    skip = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(torch.__file__))
+    frame, level = sys._getframe(1), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(skip):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(f"{cut} of {total} texts were longer than max_length={limit} word pieces and were truncated", stacklevel=level)
 
 
 def _check_choice(value: str, options: tuple[str, ...], what: str) -> str:
@@ -217,7 +228,7 @@ class SentenceEncoder(nn.Module):
         if warn:
             cut = sum(1 for e in (batch.encodings or []) if e.overflowing)
             if cut:
-                warnings.warn(f"{cut} of {len(sentences)} texts were longer than max_length={limit} word pieces and were truncated", stacklevel=3)
+                _warn_truncated(cut, len(sentences), limit)
         return batch
 
     def forward(self, batch: dict) -> dict:
@@ -251,7 +262,7 @@ class SentenceEncoder(nn.Module):
         device = self.device
         ids, cut = self._token_ids(sentences)
         if cut:
-            warnings.warn(f"{cut} of {len(sentences)} texts were longer than max_length={self.max_length} word pieces and were truncated", stacklevel=2)
+            _warn_truncated(cut, len(sentences), self.max_length)
         # Longest first by real token count: each batch pads as little as possible, and the first shows peak memory.
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]

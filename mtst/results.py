@@ -340,7 +340,11 @@ EXPERIMENTS = {"single_vs_multi": run_single_vs_multi, "tuned_recipe": run_tuned
 
 
 def summarize(df: pd.DataFrame, metric: str = "score") -> pd.DataFrame:
-    """mean ± std over seeds per setting and task, for one metric."""
+    """mean ± std over seeds per setting and task, for one metric. An experiment that records the score along the
+    run (head_drift: score@<step>) is summarized by each run's last score."""
+    if metric == "score" and not (df.metric == "score").any():
+        along = df[df.metric.str.startswith("score@")]
+        df = along.loc[along.metric.str[6:].astype(int).groupby([along.setting, along.seed, along.task]).idxmax()].assign(metric="score")
     d = df[df.metric == metric]
     g = d.groupby(["setting", "task"]).value
     return pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1), "seeds": g.count()}).reset_index()

@@ -1,6 +1,7 @@
 """SentenceEncoder against sentence-transformers itself, pooling, export and bad input."""
 
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -112,6 +113,14 @@ def test_truncation_warns_once_with_the_count(encoder):
     with pytest.warns(UserWarning, match=r"2 of 3 texts were longer than max_length=256") as rec:
         encoder.encode(["word " * 300, "short", "word " * 400])
     assert len([w for w in rec if "truncated" in str(w.message)]) == 1
+
+
+def test_truncation_warning_points_at_the_callers_line(encoder):
+    # layer_representations runs under @torch.inference_mode(), whose wrapper adds a frame inside torch.
+    for call in (lambda: encoder.encode(["word " * 300]), lambda: mtst.diagnostics.layer_representations(encoder, ["word " * 300])):
+        with pytest.warns(UserWarning, match="truncated") as rec:
+            call()
+        assert {Path(w.filename).name for w in rec if "truncated" in str(w.message)} == {Path(__file__).name}
 
 
 def test_not_a_model_folder(tmp_path):

@@ -49,6 +49,15 @@ def test_single_vs_multi_table_reports_the_csv_means():
     assert f"{100 * mean:.1f} ±" in results.table_single_vs_multi()
 
 
+def test_a_score_recorded_along_the_run_is_summarized_by_its_last_value():
+    rows = [("drift", 0, "score@0", 0.8), ("drift", 0, "score@10", 0.7), ("drift", 0, "score@5", 0.9),
+            ("drift", 1, "score@0", 0.8), ("drift", 1, "score@10", 0.5)]
+    df = pd.DataFrame([{"setting": a, "seed": b, "task": "sentiment", "metric": m, "value": v} for a, b, m, v in rows])
+    s = results.summarize(df)
+    assert (s.setting.tolist(), s.seeds.tolist()) == (["drift"], [2])
+    assert s["mean"].iloc[0] == pytest.approx(0.6)
+
+
 def _split_by_seed(tmp_path: Path, experiment: str) -> tuple[list[Path], pd.DataFrame, dict]:
     """The experiment's results file cut into one folder per seed, as separate device calls would write it."""
     df, prov = results.load(experiment)
