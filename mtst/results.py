@@ -470,7 +470,9 @@ def merge(experiment: str, sources: list[Path]) -> Path:
     prov["seeds"] = sorted({s for p in provs for s in p["seeds"]})
     prov["wall_time_s"] = round(sum(p["wall_time_s"] for p in provs), 1)
     prov["date"] = max(p["date"] for p in provs)
-    prov["notes"] = f"merged from {len(provs)} runs: " + " | ".join(f"seeds {p['seeds']}: {p.get('notes') or 'no notes'}" for p in provs)
+    notes = {p.get("notes") or "no notes" for p in provs}
+    prov["notes"] = (f"merged from {len(provs)} runs: {notes.pop()}" if len(notes) == 1 else
+                     f"merged from {len(provs)} runs: " + " | ".join(f"seeds {p['seeds']}: {p.get('notes') or 'no notes'}" for p in provs))
     RESULTS_DIR.mkdir(exist_ok=True)
     csv = RESULTS_DIR / f"{experiment}.csv"
     df[COLUMNS].to_csv(csv, index=False)
@@ -499,8 +501,8 @@ GOALS = {"sentiment": 85.5, "topic": 85.0, "ner": 52.0}  # the multi-task issue'
 def table_single_vs_multi(experiment: str = "single_vs_multi") -> str:
     df, prov = load(experiment)
     s = summarize(df)
-    cell = {(r.setting, r.task): f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}" + (f" ({r['seeds']} seeds)" if r["seeds"] < 3 else "")
-            for _, r in s.iterrows()}
+    cell = {(r.setting, r.task): f"{100 * r['mean']:.1f}" + (f" ± {100 * r['std']:.1f}" if r["seeds"] > 1 else "")
+            + ("" if r["seeds"] >= 3 else " (1 seed)" if r["seeds"] == 1 else f" ({r['seeds']} seeds)") for _, r in s.iterrows()}
     m = s.set_index(["setting", "task"])["mean"]
     metric = {"sentiment": "accuracy", "topic": "accuracy", "ner": "entity F1"}
     lines = ["| task | metric (test) | goal | single-task | multi-task | multi − single |", "|---|---|---|---|---|---|"]
