@@ -121,3 +121,20 @@ def test_the_tuned_static_baseline_tests_the_weight_validation_picked(monkeypatc
     chosen = rows[rows.metric == "chosen_ner_weight"].value.item()
     assert val.set_index("metric").value.idxmax() == f"validation@ner_weight={chosen}"
     assert set(rows[rows.metric == "score"].task) == {"sentiment", "topic", "ner"}
+
+
+def test_each_run_records_the_validation_score_of_the_state_it_kept():
+    """A choice between settings is made on validation, so every run's rows carry it beside the test scores."""
+    from dataclasses import replace
+
+    cfg = replace(results.full_config("ci", 0), epochs=1.0, eval_every=3)
+    scores, res = results._fit_and_test("ci", 0, ["sentiment"], cfg)
+    rows = pd.DataFrame(results._rows("recipe_sweep", "x", 0, scores, res))
+    val = res.history[res.history.phase == "validation"]
+    assert val.step.nunique() >= 2  # several states to choose from
+    kept = rows.set_index("metric").value
+    assert kept["kept_step"] == res.best_step
+    assert kept["validation"] == pytest.approx(val.score.max()) == pytest.approx(res.best_score)
+    assert kept["score"] == scores[0]["score"]  # the test score is a separate row
+    no_keep = replace(res, config={**res.config, "keep_best": False})
+    assert not {"validation", "kept_step"} & set(pd.DataFrame(results._rows("recipe_sweep", "x", 0, scores, no_keep)).metric)
