@@ -5,6 +5,7 @@
     python -m mtst.bench optim  [--batch-size 16] [--repeats 10]
     python -m mtst.bench cache  [--size demo] [--batch-size 32]
     python -m mtst.bench monitor [--batch-size 16] [--repeats 10]
+    python -m mtst.bench poolings [--n 1000] [--batch-size 32] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -343,8 +344,58 @@ def _print_cache(r: dict) -> None:
     print(f"  test scores: {r['test_scores']}; identical: {r['same_test_scores']}; max head weight diff {r['max_abs_head_weight_diff']:.1e}")
 
 
+def bench_poolings(n: int = 1000, batch_size: int = 32, repeats: int = 3, device: str | None = None) -> dict:
+    """Notebook 01's pooling comparison: one `encode` per pooling mode against one `encode_poolings` pass that
+    pools every mode from the same token vectors. Real sentiment and topic texts at demo length (128 pieces)."""
+    from .data import load_task
+    from .encoder import POOLING_MODES, SentenceEncoder
+    from .widgets import _pooling
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    enc = SentenceEncoder.from_pretrained(max_length=128).to(dev)
+    texts = load_task("sentiment", "train", "demo").texts[: n // 2] + load_task("topic", "train", "demo").texts[: n - n // 2]
+    out: dict[str, dict] = {}
+
+    def per_mode():
+        for m in POOLING_MODES:
+            with _pooling(enc, m):
+                out.setdefault("per_mode", {})[m] = enc.encode(texts, batch_size=batch_size, show_progress=False)
+
+    def one_pass():
+        out["one_pass"] = enc.encode_poolings(texts, POOLING_MODES, batch_size=batch_size, show_progress=False)
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*were truncated")
+        times = interleaved({"encode_per_mode": per_mode, "encode_poolings": one_pass}, repeats, dev)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    diff = max((out["per_mode"][m] - out["one_pass"][m]).abs().max().item() for m in POOLING_MODES)
+    return {
+        "benchmark": "poolings",
+        "sentences": len(texts),
+        "modes": list(POOLING_MODES),
+        "batch_size": batch_size,
+        "repeats": repeats,
+        "device": str(dev),
+        "median_s": med,
+        "ratio_per_mode_over_one_pass": med["encode_per_mode"] / med["encode_poolings"],
+        "max_abs_diff": diff,
+        **provenance(),
+    }
+
+
+def _print_poolings(r: dict) -> None:
+    print(f"poolings: {r['sentences']} real sentences, modes {', '.join(r['modes'])}, batch {r['batch_size']}, "
+          f"{r['repeats']} interleaved repeats on {r['device']}")
+    for k, v in r["median_s"].items():
+        print(f"  {k:>15}: {v:8.2f} s (median)")
+    print(f"  ratio one encode per mode / one encode_poolings pass = {r['ratio_per_mode_over_one_pass']:.2f}x; "
+          f"max abs diff {r['max_abs_diff']:.1e}")
+
+
 BENCHMARKS = {"encode": (bench_encode, _print_encode), "heads": (bench_heads, _print_heads), "optim": (bench_optim, _print_optim), "cache": (bench_cache, _print_cache),
-              "monitor": (bench_monitor, _print_monitor)}
+              "monitor": (bench_monitor, _print_monitor), "poolings": (bench_poolings, _print_poolings)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         kwargs = {"device": args.device, "repeats": args.repeats}
         if name == "encode":
             kwargs.update(n=args.n, batch_size=args.batch_size)
+        elif name == "poolings":
+            kwargs.update(n=min(args.n, 1000), batch_size=args.batch_size)
         elif name == "cache":
             kwargs.update(size=args.size, batch_size=args.batch_size)
         else:

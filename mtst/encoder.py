@@ -249,6 +249,27 @@ class SentenceEncoder(nn.Module):
         show_progress: bool | None = None,
     ) -> torch.Tensor:
         """Sentence embeddings [n, dim] (float32, input order), batched by length under inference_mode."""
+        return self._encode(sentences, (self.pooling,), batch_size, normalize, precision, show_progress)[self.pooling]
+
+    def encode_poolings(
+        self,
+        sentences: list[str],
+        modes: tuple[str, ...] = POOLING_MODES,
+        batch_size: int = 32,
+        normalize: bool | None = None,
+        precision: str = "fp32",
+        show_progress: bool | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """{mode: embeddings [n, dim]} for several pooling modes from one encoder pass: the transformer runs once
+        per batch and each mode pools the same token vectors. Each equals `encode` under that pooling."""
+        modes = tuple(dict.fromkeys([modes] if isinstance(modes, str) else modes))
+        if not modes:
+            raise ValueError(f"modes is empty; pass one or more of: {', '.join(POOLING_MODES)}")
+        for m in modes:
+            _check_choice(m, POOLING_MODES, "pooling")
+        return self._encode(sentences, modes, batch_size, normalize, precision, show_progress)
+
+    def _encode(self, sentences, modes: tuple[str, ...], batch_size, normalize, precision, show_progress) -> dict[str, torch.Tensor]:
         _check_choice(precision, PRECISIONS, "precision")
         if sentences is None or isinstance(sentences, str):
             raise TypeError("sentences must be a list of str (wrap a single sentence in a list)")
@@ -257,7 +278,7 @@ class SentenceEncoder(nn.Module):
             if not isinstance(s, str):
                 raise TypeError(f"sentences[{i}] is {type(s).__name__}, not str")
         if not sentences:
-            return torch.empty(0, self.embedding_dim)
+            return {m: torch.empty(0, self.embedding_dim) for m in modes}
         normalize = self.normalize if normalize is None else normalize
         device = self.device
         ids, cut = self._token_ids(sentences)
@@ -284,15 +305,17 @@ class SentenceEncoder(nn.Module):
 
         if show_progress is None:
             show_progress = len(sentences) >= 2000
-        out = torch.empty(len(sentences), self.embedding_dim)
+        out = {m: torch.empty(len(sentences), self.embedding_dim) for m in modes}
         order_t = torch.tensor(order)
-        pending: list[torch.Tensor] = []  # embeddings left on the device and copied back in chunks: no sync per batch
+        # Embeddings left on the device and copied back in chunks: no sync per batch.
+        pending: dict[str, list[torch.Tensor]] = {m: [] for m in modes}
         done = 0
 
         def flush() -> int:
-            rows = torch.cat(pending).to("cpu")
-            out[order_t[done : done + len(rows)]] = rows
-            pending.clear()
+            for m in modes:
+                rows = torch.cat(pending[m]).to("cpu")
+                out[m][order_t[done : done + len(rows)]] = rows
+                pending[m].clear()
             return len(rows)
 
         was_training = self.training
@@ -304,11 +327,14 @@ class SentenceEncoder(nn.Module):
             workers = COLLATE_WORKERS["cuda" if device.type == "cuda" else "cpu"]
             with torch.inference_mode(), autocast, contextlib.closing(prefetch(collate, batches, workers)) as stream:
                 for batch in tqdm(stream, total=len(batches), disable=not show_progress, desc="encode"):
-                    emb = self.forward(batch)["sentence_embedding"].float()
-                    pending.append(torch.nn.functional.normalize(emb, dim=-1) if normalize else emb)
-                    if len(pending) == 64:
+                    res = self.forward(batch)
+                    for m in modes:
+                        emb = (res["sentence_embedding"] if m == self.pooling else
+                               pool(res["token_embeddings"], res["attention_mask"], m)).float()
+                        pending[m].append(torch.nn.functional.normalize(emb, dim=-1) if normalize else emb)
+                    if len(pending[modes[0]]) == 64:
                         done += flush()
-                if pending:
+                if pending[modes[0]]:
                     done += flush()
         finally:
             self.train(was_training)

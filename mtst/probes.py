@@ -49,20 +49,19 @@ def pooling_table(encoder, tasks: dict, modes: tuple[str, ...] = ("mean", "cls",
     """
     import pandas as pd
 
-    from .widgets import _pooling
-
     rows = []
+    embedded = {}  # one encoder pass per text set serves every mode
+    for name, (train, test) in tasks.items():
+        embedded[name] = [encoder.encode_poolings(d.texts, modes, show_progress=False) for d in (train, test)]
     for mode in modes:
-        with _pooling(encoder, mode):
-            for name, (train, test) in tasks.items():
-                tr = encoder.encode(train.texts, show_progress=False)
-                te = encoder.encode(test.texts, show_progress=False)
-                rows.append(
-                    {
-                        "pooling": mode,
-                        "task": name,
-                        "knn_accuracy": knn_accuracy(te, test.labels, seed=seed),
-                        "linear_probe_accuracy": linear_probe_accuracy(tr, train.labels, te, test.labels, seed=seed),
-                    }
-                )
+        for name, (train, test) in tasks.items():
+            tr, te = (e[mode] for e in embedded[name])
+            rows.append(
+                {
+                    "pooling": mode,
+                    "task": name,
+                    "knn_accuracy": knn_accuracy(te, test.labels, seed=seed),
+                    "linear_probe_accuracy": linear_probe_accuracy(tr, train.labels, te, test.labels, seed=seed),
+                }
+            )
     return pd.DataFrame(rows)

@@ -560,6 +560,10 @@ def table_benchmarks() -> str:
             if "ratio_grads_only_over_plain" in r:
                 res += (f"; gradient norms only: **{r['ratio_grads_only_over_plain']:.3f}×**; "
                         f"every 10 steps: **{r['ratio_every_10_over_plain']:.3f}×**")
+        elif r["benchmark"] == "poolings":
+            res = (f"{r['sentences']} sentences pooled {len(r['modes'])} ways (notebook 01's comparison): one `encode` per mode "
+                   f"{r['median_s']['encode_per_mode']:.1f} s, one `encode_poolings` pass {r['median_s']['encode_poolings']:.1f} s "
+                   f"(**{r['ratio_per_mode_over_one_pass']:.2f}×**, max abs diff {r['max_abs_diff']:.0e})")
         elif r["benchmark"] == "optim":
             res = (f"training step, layer-wise groups ({r['groups']['layerwise']}) / one group: "
                    f"**{r['ratio_layerwise_over_one_group']:.3f}×**")
@@ -710,7 +714,8 @@ def table_notebook_times() -> str:
         runs.append((hw["gpu"] if gpu else f"{hw['cpu']}, {hw['cpu_threads']} threads", r, gpu))
     if not runs:
         raise FileNotFoundError("no results/notebooks_*.json")
-    runs.sort(key=lambda x: x[2])  # CPU first
+    order = {"ci": 0, "demo": 1, "full": 2}
+    runs.sort(key=lambda x: (x[2], order.get(x[1]["size"], 3)))  # CPU first, then by size
     names = list(dict.fromkeys(n["notebook"] for _, r, _ in runs for n in r["notebooks"]))
     head = "| notebook | " + " | ".join(f"{w} (`{r['size']}`)" for w, r, _ in runs) + " |"
     lines = [head, "|---|" + "---|" * len(runs)]
@@ -727,7 +732,7 @@ def table_notebook_times() -> str:
             cells.append(cell)
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     lines.append("| all | " + " | ".join(f"{r['total_s']:.0f} s" for _, r, _ in runs) + " |")
-    prov = "; ".join(f"{w}: torch {r['hardware']['torch']}, commit `{r['commit']}`, {r['date'][:10]}" for w, r, _ in runs)
+    prov = "; ".join(f"{w} (`{r['size']}`): torch {r['hardware']['torch']}, commit `{r['commit']}`, {r['date'][:10]}" for w, r, _ in runs)
     return "\n".join(lines) + f"\n\nWall time of each notebook run top to bottom by `tools/time_notebooks.py` (nbclient, as nbmake runs them), one after another. {prov}."
 
 

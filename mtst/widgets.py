@@ -29,8 +29,11 @@ class NeighbourSearch:
 
     def corpus_embeddings(self, pooling: str) -> torch.Tensor:
         if pooling not in self._cache:
-            with _pooling(self.encoder, pooling):
-                self._cache[pooling] = self.encoder.encode(self.texts, show_progress=False)
+            if pooling not in POOLING_MODES:
+                raise ValueError(f"unknown pooling {pooling!r}; valid modes: {', '.join(POOLING_MODES)}")
+            # One encoder pass pools every mode not cached yet, so switching modes in the widget is instant.
+            missing = [m for m in POOLING_MODES if m not in self._cache]
+            self._cache.update(self.encoder.encode_poolings(self.texts, missing, show_progress=False))
         return self._cache[pooling]
 
     def query(self, sentence: str, pooling: str = "mean", k: int = 5) -> pd.DataFrame:

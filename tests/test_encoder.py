@@ -100,6 +100,31 @@ def test_encode_copies_back_in_chunks_in_input_order(encoder, sentences):
     assert torch.equal(one_by_one[0], one_by_one[len(sentences)])  # the same text twice, the same row
 
 
+def test_encode_poolings_runs_the_encoder_once_and_matches_encode_per_mode(encoder, sentences):
+    from mtst.widgets import _pooling
+
+    calls = []
+    hook = encoder.model.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            every = encoder.encode_poolings(sentences, batch_size=16, normalize=True)
+    finally:
+        hook.remove()
+    assert list(every) == ["mean", "cls", "max"] and len(calls) == 4  # 64 sentences, batch 16: one pass per batch
+    for mode, emb in every.items():
+        with _pooling(encoder, mode), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert torch.equal(emb, encoder.encode(sentences, batch_size=16, normalize=True))
+    assert not torch.allclose(every["mean"], every["max"], atol=1e-2)  # the modes differ
+    assert encoder.encode_poolings([], ("cls",))["cls"].shape == (0, 384)
+    assert list(encoder.encode_poolings(["a b"], "max")) == ["max"]  # one mode by name
+    with pytest.raises(ValueError, match="valid options: mean, cls, max"):
+        encoder.encode_poolings(["x"], ("mean", "sum"))
+    with pytest.raises(ValueError, match="modes is empty"):
+        encoder.encode_poolings(["x"], ())
+
+
 def test_threaded_tokenization_matches_one_transformers_call(encoder, sentences, monkeypatch):
     texts = (sentences * 40)[:2600]  # three chunks of at most 1024
     monkeypatch.setattr(mtst.encoder, "TOKENIZE_THREADS", 3)

@@ -27,9 +27,16 @@ def test_widget_reacts_to_text_and_pooling(search):
     first = w.output.value
     assert "<table" in first and search.texts[7][:30].replace("'", "&#x27;") in first
     w.pooling.value = "max"
-    assert set(search._cache) == {"mean", "max"}  # the corpus was encoded once per mode
+    assert set(search._cache) == {"mean", "cls", "max"}  # one corpus pass pooled every mode at the first query
     assert search.encoder.pooling == "mean"  # switching the widget does not change the encoder
     assert w.output.value != first  # the cosines differ under max pooling
+
+
+def test_an_unknown_pooling_is_refused_and_caches_nothing(search):
+    before = dict(search._cache)
+    with pytest.raises(ValueError, match="valid modes: mean, cls, max"):
+        search.query("a fine film", "sum")
+    assert search._cache.keys() == before.keys()
 
 
 def test_empty_corpus_is_refused(encoder):
