@@ -50,7 +50,7 @@ from .training import (  # noqa: E402
     task_schedule,
     train,
 )
-from .weighting import WEIGHTINGS, UncertaintyWeighting, pcgrad  # noqa: E402
+from .weighting import WEIGHTINGS, UncertaintyWeighting, pcgrad, uncertainty_summary  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -71,6 +71,7 @@ __all__ = [
     "WEIGHTINGS",
     "UncertaintyWeighting",
     "pcgrad",
+    "uncertainty_summary",
     "SIZES",
     "SPLITS",
     "TASKS",

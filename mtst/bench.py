@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -81,8 +82,6 @@ def interleaved(contenders: dict, repeats: int, device: torch.device) -> dict[st
 
 def bench_encode(n: int = 2000, batch_size: int = 32, repeats: int = 3, device: str | None = None) -> dict:
     """mtst.SentenceEncoder.encode against SentenceTransformer.encode: same model, sentences and batch size."""
-    import warnings
-
     from sentence_transformers import SentenceTransformer
 
     from .data import load_task
@@ -363,8 +362,6 @@ def bench_poolings(n: int = 1000, batch_size: int = 32, repeats: int = 3, device
 
     def one_pass():
         out["one_pass"] = enc.encode_poolings(texts, POOLING_MODES, batch_size=batch_size, show_progress=False)
-
-    import warnings
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*were truncated")

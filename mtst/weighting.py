@@ -10,6 +10,7 @@ PCGrad needs every task's gradient at the same step, so it always trains all tas
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -55,3 +56,24 @@ def pcgrad(grads: list[torch.Tensor], seed: int | None = None) -> list[torch.Ten
                 g = g - dot / torch.dot(grads[j], grads[j]).clamp_min(1e-20) * grads[j]
         out.append(g)
     return out
+
+
+def uncertainty_summary(result, tail: float = 0.1) -> pd.DataFrame:
+    """Where uncertainty weighting ended against where it was heading, per task: the learned weight exp(−s) at the
+    last step; the weight that balances the task's recent loss L (exp(−s)·L + s/2 is lowest at exp(−s) = 1/(2L));
+    and the summed rate of the updates before that step. Adam moves a scalar by about its rate per step while its
+    gradient keeps its sign, so |s| = |log weight| stays near or below that sum: a short run at a head's rate
+    leaves every weight near 1."""
+    h = result.curves()
+    if "lr:loss_weights" not in h:
+        raise ValueError("this run learned no loss weights: train with TrainConfig(weighting='uncertainty') to summarize them")
+    recent = h.iloc[-max(1, int(np.ceil(len(h) * tail))):]
+    summed = float(h["lr:loss_weights"].iloc[:-1].sum())  # a row's weights are the ones its step used: the updates before it
+    rows = {}
+    for col in (c for c in h if c.startswith("weight:")):
+        task = col.split(":", 1)[1]
+        loss = float(recent[f"loss:{task}"].mean())
+        w = float(h[col].iloc[-1])
+        rows[task] = {"learned_weight": w, "recent_loss": loss, "balancing_weight": 1 / (2 * loss),
+                      "abs_log_weight": abs(float(np.log(w))), "summed_rate": summed}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("task")

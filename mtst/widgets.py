@@ -11,7 +11,7 @@ import html
 import pandas as pd
 import torch
 
-from .encoder import POOLING_MODES, SentenceEncoder
+from .encoder import POOLING_MODES, SentenceEncoder, check_pooling
 from .probes import nearest_neighbours
 
 
@@ -28,9 +28,7 @@ class NeighbourSearch:
         self._cache: dict[str, torch.Tensor] = {}
 
     def corpus_embeddings(self, pooling: str) -> torch.Tensor:
-        if pooling not in self._cache:
-            if pooling not in POOLING_MODES:
-                raise ValueError(f"unknown pooling {pooling!r}; valid modes: {', '.join(POOLING_MODES)}")
+        if check_pooling(pooling) not in self._cache:
             # One encoder pass pools every mode not cached yet, so switching modes in the widget is instant.
             missing = [m for m in POOLING_MODES if m not in self._cache]
             self._cache.update(self.encoder.encode_poolings(self.texts, missing, show_progress=False))
@@ -53,9 +51,7 @@ class _pooling:
     """Temporarily switch an encoder's pooling mode."""
 
     def __init__(self, encoder: SentenceEncoder, mode: str):
-        if mode not in POOLING_MODES:
-            raise ValueError(f"unknown pooling {mode!r}; valid modes: {', '.join(POOLING_MODES)}")
-        self.encoder, self.mode = encoder, mode
+        self.encoder, self.mode = encoder, check_pooling(mode)
 
     def __enter__(self):
         self.old, self.encoder.pooling = self.encoder.pooling, self.mode

@@ -123,6 +123,21 @@ def test_the_tuned_static_baseline_tests_the_weight_validation_picked(monkeypatc
     assert set(rows[rows.metric == "score"].task) == {"sentiment", "topic", "ner"}
 
 
+@pytest.mark.slow
+def test_uncertainty_runs_record_their_learned_weights_and_the_table_shows_them(monkeypatch, tmp_path):
+    monkeypatch.setenv("MTST_RESULTS_EPOCHS", "0.25")
+    rows = results.run_loss_weighting("ci", 0, "uncertainty_joint_lr1e-2")
+    df = pd.DataFrame(rows)
+    learned = df[df.metric == "learned_weight"].set_index("task").value
+    assert set(learned.index) == {"sentiment", "topic", "ner"} and (learned != 1.0).all()
+    assert set(df[df.metric == "balancing_weight"].task) == set(learned.index)
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    results.write("loss_weighting", rows, "ci", [0], 1.0)
+    table = results.table_loss_weighting()
+    assert "| `uncertainty_joint_lr1e-2` |" in table
+    assert f"ner {learned['ner']:.2f} (" in table
+
+
 def test_each_run_records_the_validation_score_of_the_state_it_kept():
     """A choice between settings is made on validation, so every run's rows carry it beside the test scores."""
     from dataclasses import replace

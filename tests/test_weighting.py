@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import mtst
-from mtst.weighting import WEIGHTINGS, UncertaintyWeighting, pcgrad
+from mtst.weighting import WEIGHTINGS, UncertaintyWeighting, pcgrad, uncertainty_summary
 
 warnings.filterwarnings("ignore", message=".*truncated")
 
@@ -70,6 +70,38 @@ def test_joint_steps_train_every_task_each_step(model, data):
     assert res.curves().task.tolist() == ["all"] * 3
     heads = mon.frame()[mon.frame().part.str.startswith("head:")]
     assert (heads.grad_norm > 0).all()  # both heads get a gradient at every step
+
+
+def test_joint_steps_record_each_task_loss_and_their_sum(model, data):
+    h = mtst.train(model, data, _cfg(all_tasks_per_step=True)).curves()
+    assert (h[["loss:sentiment", "loss:topic"]] > 0).all().all()
+    assert h["loss"].to_numpy() == pytest.approx((h["loss:sentiment"] + h["loss:topic"]).to_numpy(), rel=1e-5)
+
+
+def test_the_log_variances_rate_bounds_how_far_the_learned_weights_travel(model_for, data):
+    """Adam moves each log-variance by about its rate per step, so the summed rate bounds |log weight|: at the
+    heads' rate a short run leaves the weights near 1; ten times the rate lets them travel about ten times as far."""
+    travel = {}
+    for rate in (None, 0.1):  # None: the heads' 1e-2
+        res = mtst.train(model_for(data), data, _cfg(weighting="uncertainty", all_tasks_per_step=True, steps=6, uncertainty_lr=rate))
+        h, summary = res.curves(), uncertainty_summary(res)
+        assert h["lr:loss_weights"].max() == pytest.approx(rate or 1e-2)
+        assert summary.summed_rate.tolist() == pytest.approx([h["lr:loss_weights"].iloc[:-1].sum()] * len(summary))
+        for task, row in summary.iterrows():
+            assert row.learned_weight == h[f"weight:{task}"].iloc[-1]
+            assert row.balancing_weight == pytest.approx(1 / (2 * h[f"loss:{task}"].iloc[-1]))  # last tenth of 6 steps: 1
+        assert (summary.abs_log_weight <= 1.5 * summary.summed_rate).all()
+        travel[rate] = summary.abs_log_weight
+    assert (travel[0.1] > 5 * travel[None]).all()
+
+
+def test_uncertainty_inputs_are_checked(model, data):
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(ValueError, match="uncertainty_lr must be > 0, got 0"):
+        mtst.Trainer(model, data, _cfg(weighting="uncertainty", uncertainty_lr=0.0))
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    with pytest.raises(ValueError, match="weighting='uncertainty'"):
+        uncertainty_summary(mtst.train(model, data, _cfg()))
 
 
 def test_pcgrad_on_one_task_is_plain_gradient_descent(encoder, data):
