@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from .data import TASKS
+from .scenarios import FREEZE_SCENARIOS, LR_SCHEMES
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "results"
 COLUMNS = ["experiment", "setting", "seed", "task", "metric", "value", "steps", "wall_time_s"]
@@ -73,31 +76,35 @@ def _fit_and_test(size: str, seed: int, tasks: list[str], cfg):
     return scores, res
 
 
+def _row(experiment: str, setting: str, seed: int, task: str, metric: str, value, steps, wall_time_s) -> dict:
+    """One CSV row (COLUMNS), the value as a float."""
+    return dict(zip(COLUMNS, (experiment, setting, seed, task, metric, float(value), steps, wall_time_s)))
+
+
 def _rows(experiment: str, setting: str, seed: int, scores: list[dict], res) -> list[dict]:
     """Test metrics per task, and each task's validation score at the state the run kept (metric `validation`,
     what a choice between settings should be made on), with that step (`kept_step`)."""
-    rows = [{"experiment": experiment, "setting": setting, "seed": seed, "task": rec["task"], "metric": metric,
-             "value": float(value), "steps": res.steps, "wall_time_s": res.wall_time_s}
+    rows = [_row(experiment, setting, seed, rec["task"], metric, value, res.steps, res.wall_time_s)
             for rec in scores for metric, value in rec.items() if metric != "task" and value == value]  # no NaN
     h = res.history
     if res.config.get("keep_best", True) and res.best_step is not None and "phase" in h:
         kept = h[(h.phase == "validation") & (h.step == res.best_step)]
         for task, value in zip(kept.task, kept.score):
-            rows += [{"experiment": experiment, "setting": setting, "seed": seed, "task": task, "metric": metric,
-                      "value": float(v), "steps": res.steps, "wall_time_s": res.wall_time_s}
+            rows += [_row(experiment, setting, seed, task, metric, v, res.steps, res.wall_time_s)
                      for metric, v in (("validation", value), ("kept_step", res.best_step))]
     return rows
+
+
+SINGLE_VS_MULTI = [f"single:{t}" for t in TASKS] + ["multi"]  # each task alone, then all on one encoder
 
 
 def run_single_vs_multi(size: str, seed: int, unit: str | None = None, experiment: str = "single_vs_multi") -> list[dict]:
     """Each task alone (its own encoder copy and head) against all three tasks on one shared encoder."""
     from dataclasses import replace
 
-    from .data import TASKS
-
     rows = []
-    settings = [(f"single:{t}", [t]) for t in TASKS] + [("multi", list(TASKS))]
-    for setting, tasks in settings:
+    for setting in SINGLE_VS_MULTI:
+        tasks = [setting.split(":", 1)[1]] if setting.startswith("single:") else list(TASKS)
         if unit is not None and setting != unit:
             continue
         cfg = (tuned_config if experiment == "tuned_recipe" else full_config)(size, seed)
@@ -162,11 +169,15 @@ def run_recipe_sweep(size: str, seed: int, unit: str | None = None) -> list[dict
     return rows
 
 
+PRECISION_TASKS = ("sentiment", "ner")  # a short-text task and the token task
+PRECISIONS = ("fp32", "bf16")
+
+
 def run_precision(size: str, seed: int, unit: str | None = None) -> list[dict]:
     """Does bf16 autocast keep the metrics? The same single-task runs in fp32 and in bf16."""
     rows = []
-    for task in ("sentiment", "ner"):
-        for precision in ("fp32", "bf16"):
+    for task in PRECISION_TASKS:
+        for precision in PRECISIONS:
             name = f"{task}:{precision}"
             if unit is not None and name != unit:
                 continue
@@ -183,21 +194,19 @@ def _freeze_rows(experiment: str, rows: list[dict], setting_key: str = "scenario
     out, seen = [], set()
     for r in rows:
         setting = str(r[setting_key]) + (f"@{r['train_size']}" if experiment == "freezing_size_sweep" else "")
-        out.append({"experiment": experiment, "setting": setting, "seed": r["seed"], "task": r["task"], "metric": "score",
-                    "value": float(r["score"]), "steps": r["steps"], "wall_time_s": r["wall_time_s"]})
+        out.append(_row(experiment, setting, r["seed"], r["task"], "score", r["score"], r["steps"], r["wall_time_s"]))
         if setting not in seen:
             seen.add(setting)
             for metric in ("trainable_params", "optimizer_state_mib", "peak_gpu_mib"):
                 if r.get(metric) == r.get(metric):  # not NaN
-                    out.append({"experiment": experiment, "setting": setting, "seed": r["seed"], "task": "*", "metric": metric,
-                                "value": float(r[metric]), "steps": r["steps"], "wall_time_s": r["wall_time_s"]})
+                    out.append(_row(experiment, setting, r["seed"], "*", metric, r[metric], r["steps"], r["wall_time_s"]))
     return out
 
 
 def run_freezing(size: str, seed: int, unit: str | None = None) -> list[dict]:
     """The freezing scenario grid (notebook 03), each scenario from the pretrained encoder with one recipe."""
     from .data import SIZES
-    from .scenarios import FREEZE_SCENARIOS, run_freeze_scenario
+    from .scenarios import run_freeze_scenario
 
     train, val, test = _load(size, "train"), _load(size, "validation"), _load(size, "test")
     rows = []
@@ -211,6 +220,7 @@ def run_freezing(size: str, seed: int, unit: str | None = None) -> list[dict]:
 
 
 SWEEP_SIZES = (100, 1000, None)  # training examples per task; None: all of the size
+SWEEP_SCENARIOS = ("b_backbone_frozen", "e_full_finetune")
 
 
 def run_freezing_size_sweep(size: str, seed: int, unit: str | None = None) -> list[dict]:
@@ -226,7 +236,7 @@ def run_freezing_size_sweep(size: str, seed: int, unit: str | None = None) -> li
     min_steps = planned_steps(train, cfg)
     rows = []
     for n in SWEEP_SIZES:
-        for name in ("b_backbone_frozen", "e_full_finetune"):
+        for name in SWEEP_SCENARIOS:
             if unit is not None and unit != f"{name}@{n or 'all'}":
                 continue
             small = subsample(train, n, seed)
@@ -235,6 +245,9 @@ def run_freezing_size_sweep(size: str, seed: int, unit: str | None = None) -> li
             rows += _freeze_rows("freezing_size_sweep", [{**x, "train_size": n or "all"} for x in r])
             print(f"[size_sweep seed={seed}] {name}@{n or 'all'}: " + ", ".join(f"{x['task']} {x['score']:.4f}" for x in r), flush=True)
     return rows
+
+
+HEAD_DRIFT_SETTINGS = {"encoder_trains": False, "control_encoder_frozen": True}  # setting: whether the encoder is frozen too
 
 
 def run_head_drift_experiment(size: str, seed: int, unit: str | None = None) -> list[dict]:
@@ -253,16 +266,19 @@ def run_head_drift_experiment(size: str, seed: int, unit: str | None = None) -> 
     others = {t: d for t, d in train.items() if t != "sentiment"}
     steps = planned_steps(others, cfg)
     rows = []
-    for setting, freeze_encoder in (("encoder_trains", False), ("control_encoder_frozen", True)):
+    for setting, freeze_encoder in HEAD_DRIFT_SETTINGS.items():
         if unit is not None and unit != setting:
             continue
         t0 = time.perf_counter()
         d = run_head_drift(copy.deepcopy(model), train, val, "sentiment", replace(cfg, steps=steps), max(1, steps // 8), freeze_encoder)
         wall = time.perf_counter() - t0
-        rows += [{"experiment": "head_drift", "setting": setting, "seed": seed, "task": "sentiment", "metric": f"score@{int(r.step)}",
-                  "value": float(r.score), "steps": int(r.step), "wall_time_s": wall} for _, r in d.iterrows()]
+        rows += [_row("head_drift", setting, seed, "sentiment", f"score@{int(r.step)}", r.score, int(r.step), wall) for _, r in d.iterrows()]
         print(f"[head_drift seed={seed}] {setting}: {d.score.iloc[0]:.4f} → {d.score.iloc[-1]:.4f}", flush=True)
     return rows
+
+
+# setting: (scheme, per-task head rates): every scheme, and ξ=0.9 with the NER head at 10× the heads' rate
+LAYERWISE_RUNS = {**{n: (n, None) for n in LR_SCHEMES}, "decay_0.9+ner_head×10": ("decay_0.9", {"ner": 1e-2})}
 
 
 def run_layerwise_lr(size: str, seed: int, unit: str | None = None) -> list[dict]:
@@ -270,29 +286,25 @@ def run_layerwise_lr(size: str, seed: int, unit: str | None = None) -> list[dict
     from .data import SIZES
     from .diagnostics import forgetting, layer_representations
     from .encoder import SentenceEncoder
-    from .scenarios import LR_SCHEMES, run_lr_scheme, steps_to_target
+    from .scenarios import run_lr_scheme, steps_to_target
 
     train, val, test = _load(size, "train"), _load(size, "validation"), _load(size, "test")
     encoder = SentenceEncoder.from_pretrained(max_length=SIZES[size].max_length)
     sentences = [s for d in test.values() for s in d.texts[:200]]
     reference = layer_representations(encoder, sentences)
     rows = []
-    runs = [(n, n, None) for n in LR_SCHEMES] + [("decay_0.9+ner_head×10", "decay_0.9", {"ner": 1e-2})]
-    for setting, name, head_lrs in runs:
+    for setting, (name, head_lrs) in LAYERWISE_RUNS.items():
         if unit is not None and unit != setting:
             continue
         r, model, res = run_lr_scheme(name, train, val, test, full_config(size, seed), SIZES[size].max_length, seed, encoder, head_lrs=head_lrs)
         assert r[0]["scheme"] == setting
         rows += _freeze_rows("layerwise_lr", r, "scheme")
         f = forgetting(reference, model.encoder, sentences)
-        rows += [{"experiment": "layerwise_lr", "setting": setting, "seed": seed, "task": "*", "metric": f"forgetting:{x.layer}",
-                  "value": float(x.forgetting), "steps": res.steps, "wall_time_s": res.wall_time_s} for x in f.itertuples()]
         best = res.history[res.history.phase == "validation"].groupby("step").score.mean()
-        rows.append({"experiment": "layerwise_lr", "setting": setting, "seed": seed, "task": "*", "metric": "best_validation",
-                     "value": float(best.max()), "steps": res.steps, "wall_time_s": res.wall_time_s})
         s95 = steps_to_target(res.history, 0.95 * float(best.max()))  # never None: the best itself reaches it
-        rows.append({"experiment": "layerwise_lr", "setting": setting, "seed": seed, "task": "*", "metric": "steps_to_95pct_own_best",
-                     "value": float(s95), "steps": res.steps, "wall_time_s": res.wall_time_s})
+        rows += [_row("layerwise_lr", setting, seed, "*", metric, value, res.steps, res.wall_time_s)
+                 for metric, value in [*((f"forgetting:{x.layer}", x.forgetting) for x in f.itertuples()),
+                                       ("best_validation", best.max()), ("steps_to_95pct_own_best", s95)]]
         print(f"[layerwise_lr seed={seed}] {setting}: " + ", ".join(f"{x['task']} {x['score']:.4f}" for x in r)
               + f"; forgetting mean {f.forgetting.mean():.3f} ({res.wall_time_s:.0f} s)", flush=True)
     return rows
@@ -316,7 +328,6 @@ def run_loss_weighting(size: str, seed: int, unit: str | None = None) -> list[di
     step with equal weights, with learned uncertainty weights, and with PCGrad."""
     from dataclasses import replace
 
-    from .data import TASKS
     from .training import planned_steps
 
     rows = []
@@ -331,32 +342,28 @@ def run_loss_weighting(size: str, seed: int, unit: str | None = None) -> list[di
             runs = {w: _fit_and_test(size, seed, list(TASKS), replace(cfg, loss_weights={"ner": w})) for w in TUNED_NER_WEIGHTS}
             best = max(runs, key=lambda w: runs[w][1].best_score)
             scores, res = runs[best]
-            rows += [{"experiment": "loss_weighting", "setting": name, "seed": seed, "task": "*", "metric": f"validation@ner_weight={w}",
-                      "value": float(r.best_score), "steps": r.steps, "wall_time_s": r.wall_time_s} for w, (_, r) in runs.items()]
-            rows.append({"experiment": "loss_weighting", "setting": name, "seed": seed, "task": "*", "metric": "chosen_ner_weight",
-                         "value": float(best), "steps": res.steps, "wall_time_s": sum(r.wall_time_s for _, r in runs.values())})
+            rows += [_row("loss_weighting", name, seed, "*", f"validation@ner_weight={w}", r.best_score, r.steps, r.wall_time_s)
+                     for w, (_, r) in runs.items()]
+            rows.append(_row("loss_weighting", name, seed, "*", "chosen_ner_weight", best, res.steps, sum(r.wall_time_s for _, r in runs.values())))
         else:
             scores, res = _fit_and_test(size, seed, list(TASKS), cfg)
         if weighting == "uncertainty":  # where the learned weights ended, and where they were heading
             from .weighting import uncertainty_summary
 
             summary = uncertainty_summary(res)
-            rows += [{"experiment": "loss_weighting", "setting": name, "seed": seed, "task": task, "metric": metric,
-                      "value": float(summary.loc[task, metric]), "steps": res.steps, "wall_time_s": res.wall_time_s}
+            rows += [_row("loss_weighting", name, seed, task, metric, summary.loc[task, metric], res.steps, res.wall_time_s)
                      for task in summary.index for metric in ("learned_weight", "balancing_weight")]
         rows += _rows("loss_weighting", name, seed, scores, res)
         print(f"[loss_weighting seed={seed}] {name}: " + ", ".join(f"{r['task']} {r['score']:.4f}" for r in scores) + f" ({res.wall_time_s:.0f} s)", flush=True)
     return rows
 
 
-UNITS = {"single_vs_multi": ["single:sentiment", "single:topic", "single:ner", "multi"], "recipe_sweep": list(SWEEP),
-         "tuned_recipe": ["single:sentiment", "single:topic", "single:ner", "multi"],
-         "precision": [f"{t}:{p}" for t in ("sentiment", "ner") for p in ("fp32", "bf16")],
-         "freezing": ["a_feature_extractor", "b_backbone_frozen", "d_lower4_frozen", "d_lower2_frozen", "e_full_finetune", "f_gradual_unfreezing"],
-         "freezing_size_sweep": [f"{s}@{n or 'all'}" for n in SWEEP_SIZES for s in ("b_backbone_frozen", "e_full_finetune")],
-         "head_drift": ["encoder_trains", "control_encoder_frozen"],
-         "layerwise_lr": ["uniform_1e-5", "uniform_1e-4", "two_rate", "decay_0.95", "decay_0.9", "decay_0.8", "decay_0.65", "too_high_1e-3",
-                          "decay_0.9+ner_head×10"],
+UNITS = {"single_vs_multi": SINGLE_VS_MULTI, "recipe_sweep": list(SWEEP), "tuned_recipe": SINGLE_VS_MULTI,
+         "precision": [f"{t}:{p}" for t in PRECISION_TASKS for p in PRECISIONS],
+         "freezing": list(FREEZE_SCENARIOS),
+         "freezing_size_sweep": [f"{s}@{n or 'all'}" for n in SWEEP_SIZES for s in SWEEP_SCENARIOS],
+         "head_drift": list(HEAD_DRIFT_SETTINGS),
+         "layerwise_lr": list(LAYERWISE_RUNS),
          "loss_weighting": list(WEIGHTING_RUNS)}
 
 
@@ -602,7 +609,7 @@ def table_precision() -> str:
     s = summarize(df)
     lines = ["| task | fp32 | bf16 autocast | bf16 − fp32 | wall time fp32 → bf16 |", "|---|---|---|---|---|"]
     wall = df.groupby("setting").wall_time_s.first()
-    for task in ("sentiment", "ner"):
+    for task in PRECISION_TASKS:
         m = s.set_index("setting")["mean"]
         a, b = m.get(f"{task}:fp32"), m.get(f"{task}:bf16")
         if a is None or b is None:
@@ -748,8 +755,21 @@ def table_notebook_times() -> str:
             cells.append(cell)
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     lines.append("| all | " + " | ".join(f"{r['total_s']:.0f} s" for _, r, _ in runs) + " |")
-    prov = "; ".join(f"{w} (`{r['size']}`): torch {r['hardware']['torch']}, commit `{r['commit']}`, {r['date'][:10]}" for w, r, _ in runs)
+    prov = "; ".join(f"{w} (`{r['size']}`): torch {r['hardware']['torch']}, {_timed_when(r)}" for w, r, _ in runs)
     return "\n".join(lines) + f"\n\nWall time of each notebook run top to bottom by `tools/time_notebooks.py` (nbclient, as nbmake runs them), one after another. {prov}."
+
+
+def _timed_when(run: dict) -> str:
+    """'commit `abc`, 2026-11-27', or, for a file folded from several runs (time_notebooks --update/--merge), each
+    commit with the notebooks it timed and the range of dates."""
+    notes = run["notebooks"]
+    commits = list(dict.fromkeys(n.get("commit", run["commit"]) for n in notes))
+    dates = sorted(n.get("date", run["date"])[:10] for n in notes)
+    when = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    if len(commits) == 1:
+        return f"commit `{commits[0]}`, {when}"
+    which = {c: ", ".join(n["notebook"][:2] for n in notes if n.get("commit", run["commit"]) == c) for c in commits}
+    return "commits " + ", ".join(f"`{c}` ({which[c]})" for c in commits) + f", {when}"
 
 
 SECTIONS = {"benchmarks": table_benchmarks, "notebook-times": table_notebook_times, "single-vs-multi": table_single_vs_multi, "recipe-sweep": table_recipe_sweep,

@@ -379,17 +379,20 @@ class Trainer:
             self._call("on_after_backward", self.step, task)
             if cfg.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_([p for g in self.groups for p in g["params"]], cfg.max_grad_norm, foreach=True)
-            extra = {}  # learned weighting: the weights and their rate used at this step
+            # Each task's loss and, for learned weighting, the weights this step used (taken before the step changes
+            # them): kept on the device and read in one transfer after the step is queued.
+            logged = {f"loss:{t}": v for t, v in self._task_losses.items()} if self.joint or self.weighter is not None else {}
+            extra = {}
             if self.weighter is not None:
-                extra = {f"weight:{t}": w for t, w in self.weighter.weights().items()}
+                logged |= dict(zip((f"weight:{t}" for t in self.weighter.log_vars), self.weighter.weight_tensor().unbind()))
                 extra["lr:loss_weights"] = self._weight_group["lr"]
-            task_losses, self._task_losses = self._task_losses, {}
+            self._task_losses = {}
             self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
             value = loss.item()
-            if self.joint or self.weighter is not None:  # each task's loss, read in one transfer after the step is queued
-                extra |= {f"loss:{t}": v for t, v in zip(task_losses, torch.stack(list(task_losses.values())).tolist())}
+            if logged:
+                extra |= dict(zip(logged, torch.stack([v.float() for v in logged.values()]).tolist()))
             lr = self._logged_group["lr"]
             self.rows.append({"step": self.step, "task": task, "phase": "train", "loss": value, "lr": lr, **extra})
             self._call("on_step_end", self.step, task, value)

@@ -37,7 +37,12 @@ class UncertaintyWeighting(nn.Module):
 
     def weights(self) -> dict[str, float]:
         """Each task's current effective weight exp(−s)."""
-        return {t: float(torch.exp(-s.detach())) for t, s in self.log_vars.items()}
+        return dict(zip(self.log_vars, self.weight_tensor().tolist()))
+
+    def weight_tensor(self) -> torch.Tensor:
+        """The weights exp(−s) in task order, as a new tensor on the parameters' device (no host sync: the trainer
+        takes it before the optimizer step and reads it after, with the step's losses)."""
+        return torch.exp(-torch.stack([s.detach() for s in self.log_vars.values()]))
 
 
 def pcgrad(grads: list[torch.Tensor], seed: int | None = None) -> list[torch.Tensor]:

@@ -64,6 +64,19 @@ def test_uncertainty_weights_are_learned(model, data):
     assert h["weight:sentiment"].iloc[0] == 1.0 and h["weight:sentiment"].iloc[-1] != 1.0
 
 
+def test_each_row_logs_the_weights_its_step_used(model, data):
+    """The history's weights are those before the step's update (read after it, in one transfer with the losses)."""
+    seen = []
+
+    class Before(mtst.Callback):
+        def on_step_begin(self, trainer, step, task):
+            seen.append(trainer.weighter.weights())
+
+    h = mtst.train(model, data, _cfg(weighting="uncertainty", all_tasks_per_step=True, steps=4), callbacks=[Before()]).curves()
+    assert [{t: row[f"weight:{t}"] for t in data} for _, row in h.iterrows()] == seen
+    assert len({tuple(s.values()) for s in seen}) == 4  # and every step moved them
+
+
 def test_joint_steps_train_every_task_each_step(model, data):
     mon = mtst.GradientMonitor(updates=False)
     res = mtst.train(model, data, _cfg(all_tasks_per_step=True), callbacks=[mon])
