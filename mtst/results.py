@@ -749,12 +749,13 @@ def table_notebook_times() -> str:
             if n is None:
                 cells.append("—")
                 continue
-            cell = f"{n['wall_time_s']:.0f} s" + ("" if n["passed"] else " (failed)")
+            cell = f"{n['wall_time_s']:,.0f} s" + ("" if n["passed"] else " (failed)")
             if gpu and n.get("peak_gpu_mib"):
                 cell += f", peak GPU memory {n['peak_gpu_mib']:,.0f} MiB"
             cells.append(cell)
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
-    lines.append("| all | " + " | ".join(f"{r['total_s']:.0f} s" for _, r, _ in runs) + " |")
+    lines.append("| all | " + " | ".join(f"{r['total_s']:,.0f} s" + ("" if len(r["notebooks"]) == len(names) else f" ({len(r['notebooks'])} of {len(names)} notebooks)")
+                                      for _, r, _ in runs) + " |")
     prov = "; ".join(f"{w} (`{r['size']}`): torch {r['hardware']['torch']}, {_timed_when(r)}" for w, r, _ in runs)
     return "\n".join(lines) + f"\n\nWall time of each notebook run top to bottom by `tools/time_notebooks.py` (nbclient, as nbmake runs them), one after another. {prov}."
 
