@@ -8,10 +8,11 @@ and how far each layer's representations move from the pretrained ones (the forg
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
 from .model import MultiTaskModel, model_parts
 from .training import Callback, make_batch, task_loss
@@ -188,21 +189,31 @@ def task_gradients(model: MultiTaskModel, batches: dict[str, dict]) -> dict[str,
     return out
 
 
-def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Cosine in float64: over millions of entries float32 sums drift past ±1."""
-    return float(nn.functional.cosine_similarity(a.double(), b.double(), dim=0))
+def _cosine(dot: float, sq_a: float, sq_b: float) -> float:
+    """dot / (|a| |b|), and 0 where either vector is zero (as torch's cosine_similarity)."""
+    return dot / math.sqrt(sq_a * sq_b) if sq_a > 0 and sq_b > 0 else 0.0
 
 
 def gradient_cosines(grads: dict[str, dict[str, torch.Tensor]]) -> pd.DataFrame:
-    """Cosine between every pair of tasks' encoder gradients, per part and over the whole encoder."""
+    """Cosine between every pair of tasks' encoder gradients, per part and over the whole encoder.
+    Sums run in float64 (over millions of entries float32 sums drift past ±1). Each part's vectors are converted
+    once, and the whole-encoder cosine comes from the parts' dot products and squared norms, so no vector is
+    concatenated or converted per pair."""
     tasks = list(grads)
+    pairs = [(a, b) for i, a in enumerate(tasks) for b in tasks[i + 1 :]]
+    sq = {t: {} for t in tasks}
+    dots: dict[tuple[str, str], dict[str, float]] = {pair: {} for pair in pairs}
+    for part in grads[tasks[0]]:
+        v = {t: grads[t][part].double() for t in tasks}
+        for t in tasks:
+            sq[t][part] = float(v[t] @ v[t])
+        for a, b in pairs:
+            dots[a, b][part] = float(v[a] @ v[b])
     rows = []
-    for i, a in enumerate(tasks):
-        for b in tasks[i + 1 :]:
-            for part in grads[a]:
-                rows.append({"pair": f"{a}·{b}", "part": part, "cosine": _cos(grads[a][part], grads[b][part])})
-            ga, gb = torch.cat(list(grads[a].values())), torch.cat(list(grads[b].values()))
-            rows.append({"pair": f"{a}·{b}", "part": "encoder", "cosine": _cos(ga, gb)})
+    for a, b in pairs:
+        for part, dot in dots[a, b].items():
+            rows.append({"pair": f"{a}·{b}", "part": part, "cosine": _cosine(dot, sq[a][part], sq[b][part])})
+        rows.append({"pair": f"{a}·{b}", "part": "encoder", "cosine": _cosine(sum(dots[a, b].values()), sum(sq[a].values()), sum(sq[b].values()))})
     return pd.DataFrame(rows)
 
 

@@ -760,18 +760,23 @@ def table_notebook_times() -> str:
     return "\n".join(lines) + f"\n\nWall time of each notebook run top to bottom by `tools/time_notebooks.py` (nbclient, as nbmake runs them), one after another. {prov}."
 
 
+def notebook_entries(run: dict) -> list[dict]:
+    """A notebook-times record's notebooks, each with the commit and date of the run that timed it (a file folded
+    from several runs by tools/time_notebooks.py --update/--merge stores them per notebook; a single run, once)."""
+    return [{**n, "commit": n.get("commit", run["commit"]), "date": n.get("date", run["date"])} for n in run["notebooks"]]
+
+
 def _timed_when(run: dict) -> str:
     """'commit `abc`, 2026-11-27', or, for a file folded from several runs (time_notebooks --update/--merge), each
     commit with the notebooks it timed and the range of dates."""
-    notes = run["notebooks"]
-    commits = list(dict.fromkeys(n.get("commit", run["commit"]) for n in notes))
-    dates = sorted(n.get("date", run["date"])[:10] for n in notes)
+    notes = notebook_entries(run)
+    commits = list(dict.fromkeys(n["commit"] for n in notes))
+    dates = sorted(n["date"][:10] for n in notes)
     when = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
     if len(commits) == 1:
         return f"commit `{commits[0]}`, {when}"
-    which = {c: ", ".join(n["notebook"][:2] for n in notes if n.get("commit", run["commit"]) == c) for c in commits}
+    which = {c: ", ".join(n["notebook"][:2] for n in notes if n["commit"] == c) for c in commits}
     return "commits " + ", ".join(f"`{c}` ({which[c]})" for c in commits) + f", {when}"
-
 
 SECTIONS = {"benchmarks": table_benchmarks, "notebook-times": table_notebook_times, "single-vs-multi": table_single_vs_multi, "recipe-sweep": table_recipe_sweep,
             "tuned-recipe": table_tuned_recipe, "precision": table_precision,

@@ -123,8 +123,13 @@ def test_task_gradient_cosines(model, data):
     ga, gb = torch.cat(list(grads["sentiment"].values())), torch.cat(list(grads["topic"].values()))
     ga, gb = ga.double(), gb.double()
     assert whole == pytest.approx(float(ga @ gb / (ga.norm() * gb.norm())), abs=1e-9)
+    for part in ("embeddings", "layer_0", "layer_5"):  # each part against torch's own cosine
+        direct = torch.nn.functional.cosine_similarity(grads["sentiment"][part].double(), grads["topic"][part].double(), dim=0)
+        assert cos[cos.part == part].cosine.item() == pytest.approx(float(direct), abs=1e-9)
     same = diagnostics.gradient_cosines({"a": grads["topic"], "b": grads["topic"]})
     assert np.allclose(same.cosine, 1.0, atol=1e-5)
+    zero = {part: torch.zeros_like(g) for part, g in grads["topic"].items()}
+    assert (diagnostics.gradient_cosines({"a": grads["topic"], "b": zero}).cosine == 0).all()  # a zero gradient is 0, not NaN
 
 
 def test_linear_cka():

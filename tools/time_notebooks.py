@@ -52,11 +52,6 @@ def time_notebook(path: Path, timeout: int = 600) -> dict:
     return {"notebook": path.name, "wall_time_s": round(wall, 1), "passed": error is None, "error": error, **probe}
 
 
-def _entries(run: dict) -> list[dict]:
-    """A run's notebooks, each with the commit and date of the run that timed it."""
-    return [{**n, "commit": n.get("commit", run["commit"]), "date": n.get("date", run["date"])} for n in run["notebooks"]]
-
-
 def merge_runs(runs: list[dict]) -> dict:
     """One record from runs on one machine at one size; a later run's timing of a notebook replaces an earlier one.
     The file's commit and date are those of its latest timing; each notebook keeps its own."""
@@ -66,7 +61,9 @@ def merge_runs(runs: list[dict]) -> dict:
             if a != b:
                 raise ValueError(f"cannot merge notebook timings of different {key}: {a} and {b}; time them again on one "
                                  f"machine at one size, or write them to separate --json files")
-    by_name = {n["notebook"]: n for r in runs for n in _entries(r)}
+    from mtst.results import notebook_entries
+
+    by_name = {n["notebook"]: n for r in runs for n in notebook_entries(r)}
     rows = [by_name[k] for k in sorted(by_name)]
     latest = max(rows, key=lambda n: n["date"])
     return {"benchmark": "notebooks", "size": first["size"], "notebooks": rows, "total_s": round(sum(n["wall_time_s"] for n in rows), 1),
