@@ -191,3 +191,16 @@ def test_each_run_records_the_validation_score_of_the_state_it_kept():
     assert kept["score"] == scores[0]["score"]  # the test score is a separate row
     no_keep = replace(res, config={**res.config, "keep_best": False})
     assert not {"validation", "kept_step"} & set(pd.DataFrame(results._rows("recipe_sweep", "x", 0, scores, no_keep)).metric)
+
+
+@pytest.mark.parametrize("path", sorted((results.ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebooks_are_committed_valid_and_without_outputs(path: Path):
+    """Each notebook is valid nbformat (every cell has its id) and carries no outputs: what a reader opens is what
+    the notebook computes when run, never numbers from an earlier run."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert all("id" in c for c in json.loads(path.read_text())["cells"])  # as written, not as nbformat fills in on read
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(not c.outputs and c.execution_count is None for c in code)
