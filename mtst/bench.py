@@ -42,12 +42,15 @@ def hardware() -> dict:
 
 
 def git_commit() -> str:
-    """The commit that ran (MTST_COMMIT overrides, for copies of the tree without .git)."""
+    """The commit that ran (MTST_COMMIT overrides, for copies of the tree without .git), "-dirty" when tracked files
+    differ from it. results/ is left out of that check: it holds what runs write, not code, so a second run in the
+    same checkout is not marked dirty by the files the first one wrote."""
     if os.environ.get("MTST_COMMIT"):
         return os.environ["MTST_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top,exclude)results"],
+                               capture_output=True, text=True)
         return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -482,9 +483,13 @@ def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, note
             write_done(name, partial=True)
 
 
-def merge(experiment: str, sources: list[Path]) -> Path:
+def merge(experiment: str, sources: list[Path], tag: str | None = None) -> Path:
     """One results file from several runs of the same experiment (a grid split over device calls): the rows of
-    each, the union of their seeds, the sum of their wall times; refused unless the commit, size and config agree."""
+    each, the union of their seeds, the sum of their wall times; refused unless the commit, size, config and hardware
+    agree. With a tag it writes results/<experiment>.<tag>.csv, beside the experiment's main file: a later round of
+    a sweep, at another commit or on other hardware, that cannot share that file."""
+    if tag is not None and not re.fullmatch(r"[a-z0-9_-]+", tag):
+        raise ValueError(f"tag {tag!r} must be lower-case letters, digits, _ or - (it becomes part of the file name)")
     rows, provs = [], []
     for src in sources:
         csv = Path(src) / f"{experiment}.csv"
@@ -492,7 +497,7 @@ def merge(experiment: str, sources: list[Path]) -> Path:
             raise FileNotFoundError(f"{csv} does not exist: each source must be a folder holding {experiment}.csv and .json")
         rows.append(pd.read_csv(csv))
         provs.append(json.loads(csv.with_suffix(".json").read_text()))
-    for key in ("experiment", "commit", "size", "config"):
+    for key in ("experiment", "commit", "size", "config", "hardware"):
         if any(p[key] != provs[0][key] for p in provs):
             raise ValueError(f"cannot merge {experiment}: the sources differ in {key} ({[p[key] for p in provs]}); merge only runs of one recipe")
     df = pd.concat(rows, ignore_index=True)
@@ -507,7 +512,7 @@ def merge(experiment: str, sources: list[Path]) -> Path:
     prov["notes"] = (f"merged from {len(provs)} runs: {notes.pop()}" if len(notes) == 1 else
                      f"merged from {len(provs)} runs: " + " | ".join(f"seeds {p['seeds']}: {p.get('notes') or 'no notes'}" for p in provs))
     RESULTS_DIR.mkdir(exist_ok=True)
-    csv = RESULTS_DIR / f"{experiment}.csv"
+    csv = _path(experiment, tag)
     df[COLUMNS].to_csv(csv, index=False)
     csv.with_suffix(".json").write_text(json.dumps({k: prov[k] for k in PROVENANCE_KEYS}, indent=2))
     return csv
@@ -516,8 +521,12 @@ def merge(experiment: str, sources: list[Path]) -> Path:
 # --------------------------------------------------------------------------- README tables
 
 
-def load(experiment: str) -> tuple[pd.DataFrame, dict]:
-    csv = RESULTS_DIR / f"{experiment}.csv"
+def _path(experiment: str, tag: str | None = None) -> Path:
+    return RESULTS_DIR / (f"{experiment}.{tag}.csv" if tag else f"{experiment}.csv")
+
+
+def load(experiment: str, tag: str | None = None) -> tuple[pd.DataFrame, dict]:
+    csv = _path(experiment, tag)
     return pd.read_csv(csv), json.loads(csv.with_suffix(".json").read_text())
 
 
@@ -590,18 +599,38 @@ def table_benchmarks() -> str:
     return "\n".join(lines)
 
 
-def table_recipe_sweep() -> str:
-    df, prov = load("recipe_sweep")
+def table_recipe_sweep(tag: str | None = None) -> str:
+    """What was tried to reach the goals, one row per change to the recipe. The main file's rows are set against
+    each task's base recipe; a tagged round (another commit or machine) against the tuned recipe's single-task run of
+    seed 0 on the same machine, where tuned_recipe holds one."""
+    df, prov = load("recipe_sweep", tag)
     s = summarize(df)
     val = summarize(df, "validation").set_index(["setting", "task"])["mean"]
-    base = {t: s[(s.task == t) & (s.setting == f"{t}:base")]["mean"].iloc[0] for t in s.task.unique()}
-    lines = ["| task | change to the recipe | validation score | test score | test vs base |", "|---|---|---|---|---|"]
+    ref, ref_note = {}, ""
+    if tag is None:
+        ref = {t: (s[(s.task == t) & (s.setting == f"{t}:base")]["mean"].iloc[0], None) for t in s.task.unique()}
+        head = "test vs base"
+    else:
+        head = "test vs tuned recipe"
+        tuned, tprov = load("tuned_recipe")
+        if tprov["hardware"] == prov["hardware"]:
+            one = tuned[(tuned.setting == "single") & (tuned.seed == 0)]
+            for t in s.task.unique():
+                sc, vl = one[(one.task == t) & (one.metric == "score")].value, one[(one.task == t) & (one.metric == "validation")].value
+                if len(sc):
+                    ref[t] = (sc.item(), vl.item() if len(vl) else None)
+            passes = tprov["config"].get("task_epochs") or {}
+            ref_note = (" The tuned recipe's single-task run of seed 0 on the same machine (results/tuned_recipe.csv, commit "
+                        f"`{tprov['commit']}`) is the reference: " + "; ".join(
+                            f"{t}, {passes.get(t, tprov['config']['epochs']):g} passes: "
+                            + (f"validation {100 * v:.1f}, " if v is not None else "") + f"test {100 * m:.1f}" for t, (m, v) in ref.items()) + ".")
+    lines = ["| task | change to the recipe | validation score | test score | " + head + " |", "|---|---|---|---|---|"]
     for _, r in s.sort_values(["task", "setting"]).iterrows():
         change = r.setting.split(":", 1)[1]
         v = val.get((r.setting, r.task))
-        lines.append(f"| {r.task} | {change} | {'not recorded' if v is None else f'{100 * v:.1f}'} | {100 * r['mean']:.1f} "
-                     f"| {100 * (r['mean'] - base[r.task]):+.1f} |")
-    return "\n".join(lines) + f"\n\nOne seed each, single-task. Provenance: {provenance_line(prov)}."
+        vs = f"{100 * (r['mean'] - ref[r.task][0]):+.1f}" if r.task in ref else "—"
+        lines.append(f"| {r.task} | {change} | {'not recorded' if v is None else f'{100 * v:.1f}'} | {100 * r['mean']:.1f} | {vs} |")
+    return "\n".join(lines) + f"\n\nOne seed each, single-task. Provenance: {provenance_line(prov)}.{ref_note}"
 
 
 def table_precision() -> str:
@@ -779,6 +808,7 @@ def _timed_when(run: dict) -> str:
     return "commits " + ", ".join(f"`{c}` ({which[c]})" for c in commits) + f", {when}"
 
 SECTIONS = {"benchmarks": table_benchmarks, "notebook-times": table_notebook_times, "single-vs-multi": table_single_vs_multi, "recipe-sweep": table_recipe_sweep,
+            "recipe-sweep-cpu": lambda: table_recipe_sweep("cpu"),
             "tuned-recipe": table_tuned_recipe, "precision": table_precision,
             "freezing": table_freezing, "freezing-size-sweep": table_freezing_size_sweep, "head-drift": table_head_drift,
             "layerwise-lr": table_layerwise_lr, "loss-weighting": table_loss_weighting}
@@ -816,6 +846,8 @@ def main(argv: list[str] | None = None) -> int:
                    "write what finished, saying what is missing")
     p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="DIR",
                    help="write results/<experiment>.csv from the files of that name in these folders (a grid split over calls)")
+    p.add_argument("--tag", default=None, help="with --merge: write results/<experiment>.<tag>.csv beside the main file "
+                   "(a later round of a sweep, at another commit or on other hardware)")
     p.add_argument("--readme", action="store_true", help="re-render the README tables from results/ and exit")
     args = p.parse_args(argv)
     if args.readme:
@@ -823,9 +855,11 @@ def main(argv: list[str] | None = None) -> int:
         readme.write_text(render_readme(readme.read_text()))
         print(f"rendered {readme}")
         return 0
+    if args.tag is not None and not args.merge:
+        p.error("--tag names the file that --merge writes: pass --merge DIR... with it")
     if args.merge:
         for name in args.experiments:
-            print("wrote", merge(name, args.merge).relative_to(ROOT))
+            print("wrote", merge(name, args.merge, args.tag).relative_to(ROOT))
         return 0
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from .bench import git_commit

@@ -22,7 +22,7 @@ def test_schema_and_provenance(csv: Path):
     assert len(df) and df.value.notna().all() and (df.wall_time_s > 0).all()
     prov = json.loads(csv.with_suffix(".json").read_text())
     assert set(results.PROVENANCE_KEYS) <= set(prov)
-    assert prov["experiment"] == csv.stem == df.experiment.unique().item()
+    assert prov["experiment"] == csv.name.split(".")[0] == df.experiment.unique().item()  # <experiment>[.<tag>].csv
     assert prov["size"] in ("ci", "demo", "full") and prov["wall_time_s"] > 0
     assert sorted(df.seed.unique().tolist()) == sorted(prov["seeds"])
     assert prov["commit"] and prov["date"][:4].isdigit() and prov["hardware"]["torch"]
@@ -91,7 +91,25 @@ def test_merge_refuses_overlaps_and_mixed_recipes(tmp_path, monkeypatch):
         results.merge("freezing", dirs)
     with pytest.raises(FileNotFoundError, match="must be a folder holding"):
         results.merge("freezing", [tmp_path])
+    (dirs[1] / "freezing.json").write_text(json.dumps({**prov, "hardware": {**prov["hardware"], "gpu": "NVIDIA H200"}}))
+    with pytest.raises(ValueError, match="differ in hardware"):
+        results.merge("freezing", dirs)
+    with pytest.raises(ValueError, match="must be lower-case letters"):
+        results.merge("freezing", dirs[:1], tag="../x")
     assert not (tmp_path / "out").exists()  # refused: nothing written
+
+
+def test_a_tagged_merge_writes_beside_the_main_file(tmp_path, monkeypatch):
+    dirs, df, _ = _split_by_seed(tmp_path / "in", "freezing")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "out")
+    main = results.merge("freezing", dirs[:1])
+    before = main.read_bytes()
+    tagged = results.merge("freezing", dirs[1:], tag="cpu")
+    assert tagged.name == "freezing.cpu.csv" and tagged.with_suffix(".json").exists()
+    assert main.read_bytes() == before  # the main file is left as it was
+    assert sorted(results.load("freezing", "cpu")[0].seed.unique()) == sorted(df.seed.unique())[1:]
+    with pytest.raises(SystemExit):
+        results.main(["--tag", "cpu"])  # a tag without --merge is an argparse error
 
 
 def test_a_deadline_already_past_starts_nothing_and_writes_nothing(tmp_path, monkeypatch, capsys):
@@ -204,3 +222,22 @@ def test_notebooks_are_committed_valid_and_without_outputs(path: Path):
     assert all("id" in c for c in json.loads(path.read_text())["cells"])  # as written, not as nbformat fills in on read
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code and all(not c.outputs and c.execution_count is None for c in code)
+
+
+def test_a_tagged_sweep_round_is_set_against_the_tuned_recipe_on_its_machine(tmp_path, monkeypatch):
+    tuned, tprov = results.load("tuned_recipe")
+    ref = tuned[(tuned.setting == "single") & (tuned.seed == 0) & (tuned.task == "sentiment") & (tuned.metric == "score")].value.item()
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    tuned.to_csv(tmp_path / "tuned_recipe.csv", index=False)
+    (tmp_path / "tuned_recipe.json").write_text(json.dumps(tprov))
+    rows = [{"experiment": "recipe_sweep", "setting": "sentiment:epochs1", "seed": 0, "task": "sentiment", "metric": m, "value": v,
+             "steps": 317, "wall_time_s": 300.0} for m, v in (("score", ref + 0.012), ("validation", 0.861))]
+    pd.DataFrame(rows, columns=results.COLUMNS).to_csv(tmp_path / "recipe_sweep.cpu.csv", index=False)
+    prov = {**tprov, "experiment": "recipe_sweep", "seeds": [0], "notes": ""}
+    (tmp_path / "recipe_sweep.cpu.json").write_text(json.dumps(prov))
+    table = results.table_recipe_sweep("cpu")
+    assert f"| sentiment | epochs1 | 86.1 | {100 * (ref + 0.012):.1f} | +1.2 |" in table
+    assert f"test {100 * ref:.1f}" in table and tprov["commit"] in table
+    (tmp_path / "recipe_sweep.cpu.json").write_text(json.dumps({**prov, "hardware": {**prov["hardware"], "gpu": "NVIDIA H100 80GB HBM3"}}))
+    table = results.table_recipe_sweep("cpu")  # another machine: no reference, no difference claimed
+    assert "| sentiment | epochs1 | 86.1 |" in table and "| — |" in table and "is the reference" not in table
