@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
+import mtst
 from mtst import results
 
 FILES = sorted(results.RESULTS_DIR.glob("*.csv"))
@@ -241,3 +243,25 @@ def test_a_tagged_sweep_round_is_set_against_the_tuned_recipe_on_its_machine(tmp
     (tmp_path / "recipe_sweep.cpu.json").write_text(json.dumps({**prov, "hardware": {**prov["hardware"], "gpu": "NVIDIA H100 80GB HBM3"}}))
     table = results.table_recipe_sweep("cpu")  # another machine: no reference, no difference claimed
     assert "| sentiment | epochs1 | 86.1 |" in table and "| — |" in table and "is the reference" not in table
+
+
+def test_every_sweep_change_names_a_real_knob():
+    """A typo in SWEEP would set an unused attribute on the config and run the reference recipe under a new name."""
+    from dataclasses import fields
+
+    from mtst.training import TrainConfig
+
+    knobs = {f.name for f in fields(TrainConfig)} | {"head_hidden"}
+    for name, (task, change) in results.SWEEP.items():
+        assert task in mtst.TASKS and name.startswith(f"{task}:")
+        assert set(change) <= knobs, f"{name}: {set(change) - knobs}"
+
+
+def test_fit_and_test_builds_sentence_heads_with_the_hidden_layer_asked_for():
+    from dataclasses import replace
+
+    train = {"sentiment": mtst.load_task("sentiment", "train", "ci").subset(16, 0)}
+    cfg = replace(results.full_config("ci", 0), steps=1, progress=False)
+    _, _, model = results.fit_and_test(train, train, train, cfg, max_length=32, hidden=16)
+    linears = [m for m in model.heads["sentiment"].modules() if isinstance(m, torch.nn.Linear)]
+    assert [tuple(m.weight.shape) for m in linears] == [(16, 384), (2, 16)]
