@@ -610,36 +610,44 @@ def table_benchmarks() -> str:
 
 def table_recipe_sweep(tag: str | None = None) -> str:
     """What was tried to reach the goals, one row per change to the recipe. The main file's rows are set against
-    each task's base recipe; a tagged round (another commit or machine) against the tuned recipe's single-task run of
-    seed 0 on the same machine, where tuned_recipe holds one."""
+    each task's base recipe; a tagged round (another commit or machine) against the tuned recipe's single-task runs
+    of the same seeds on the same machine, where tuned_recipe holds them. A row run at several seeds gives mean ± std."""
     df, prov = load("recipe_sweep", tag)
     s = summarize(df)
-    val = summarize(df, "validation").set_index(["setting", "task"])["mean"]
-    ref, ref_note = {}, ""
+    val = summarize(df, "validation").set_index(["setting", "task"])
+    seeds = df[df.metric == "score"].groupby(["setting", "task"]).seed.apply(lambda x: tuple(sorted(x)))
+    ref, ref_note = {}, ""  # (setting, task) -> the reference's test score
     if tag is None:
-        ref = {t: (s[(s.task == t) & (s.setting == f"{t}:base")]["mean"].iloc[0], None) for t in s.task.unique()}
+        base = {t: s[(s.task == t) & (s.setting == f"{t}:base")]["mean"].iloc[0] for t in s.task.unique()}
+        ref = {(r.setting, r.task): base[r.task] for r in s.itertuples()}
         head = "test vs base"
     else:
-        head = "test vs tuned recipe"
+        head = "test vs tuned recipe, same seeds"
         tuned, tprov = load("tuned_recipe")
         if tprov["hardware"] == prov["hardware"]:
-            one = tuned[(tuned.setting == "single") & (tuned.seed == 0)]
-            for t in s.task.unique():
-                sc, vl = one[(one.task == t) & (one.metric == "score")].value, one[(one.task == t) & (one.metric == "validation")].value
-                if len(sc):
-                    ref[t] = (sc.item(), vl.item() if len(vl) else None)
+            one = tuned[(tuned.setting == "single") & (tuned.metric == "score")].set_index(["task", "seed"]).value
+            for r in s.itertuples():
+                have = [(r.task, sd) for sd in seeds[(r.setting, r.task)] if (r.task, sd) in one.index]
+                if len(have) == len(seeds[(r.setting, r.task)]):
+                    ref[(r.setting, r.task)] = one[have].mean()
             passes = tprov["config"].get("task_epochs") or {}
-            ref_note = (" The tuned recipe's single-task run of seed 0 on the same machine (results/tuned_recipe.csv, commit "
-                        f"`{tprov['commit']}`) is the reference: " + "; ".join(
-                            f"{t}, {passes.get(t, tprov['config']['epochs']):g} passes: "
-                            + (f"validation {100 * v:.1f}, " if v is not None else "") + f"test {100 * m:.1f}" for t, (m, v) in ref.items()) + ".")
-    lines = ["| task | change to the recipe | validation score | test score | " + head + " |", "|---|---|---|---|---|"]
-    for _, r in s.sort_values(["task", "setting"]).iterrows():
-        change = r.setting.split(":", 1)[1]
-        v = val.get((r.setting, r.task))
-        vs = f"{100 * (r['mean'] - ref[r.task][0]):+.1f}" if r.task in ref else "—"
-        lines.append(f"| {r.task} | {change} | {'not recorded' if v is None else f'{100 * v:.1f}'} | {100 * r['mean']:.1f} | {vs} |")
-    return "\n".join(lines) + f"\n\nOne seed each, single-task. Provenance: {provenance_line(prov)}.{ref_note}"
+            ref_note = (" The reference is the tuned recipe's single-task runs of the same seeds on the same machine "
+                        f"(results/tuned_recipe.csv, commit `{tprov['commit']}`): " + "; ".join(
+                            f"{t}, {passes.get(t, tprov['config']['epochs']):g} passes: test "
+                            + ", ".join(f"{100 * v:.1f}" for v in one[t].sort_index()) + f" (seeds {', '.join(map(str, one[t].sort_index().index))})"
+                            for t in sorted(s.task.unique()) if t in one.index.get_level_values(0)) + ".")
+
+    def cell(m, sd, n):
+        return f"{100 * m:.1f}" + (f" ± {100 * sd:.1f}" if n > 1 else "")
+
+    lines = ["| task | change to the recipe | seeds | validation score | test score | " + head + " |", "|---|---|---|---|---|---|"]
+    for r in s.sort_values(["task", "setting"]).itertuples():
+        key = (r.setting, r.task)
+        v = cell(*val.loc[key, ["mean", "std", "seeds"]]) if key in val.index else "not recorded"
+        vs = f"{100 * (r.mean - ref[key]):+.1f}" if key in ref else "—"
+        lines.append(f"| {r.task} | {r.setting.split(':', 1)[1]} | {', '.join(map(str, seeds[key]))} | {v} | {cell(r.mean, r.std, r.seeds)} | {vs} |")
+    many = "One seed each" if s.seeds.max() == 1 else "Mean ± std over the seeds a row names"
+    return "\n".join(lines) + f"\n\n{many}, single-task. Provenance: {provenance_line(prov)}.{ref_note}"
 
 
 def table_precision() -> str:

@@ -226,23 +226,33 @@ def test_notebooks_are_committed_valid_and_without_outputs(path: Path):
     assert code and all(not c.outputs and c.execution_count is None for c in code)
 
 
-def test_a_tagged_sweep_round_is_set_against_the_tuned_recipe_on_its_machine(tmp_path, monkeypatch):
+def test_a_tagged_sweep_round_is_set_against_the_tuned_recipe_of_the_same_seeds_on_its_machine(tmp_path, monkeypatch):
     tuned, tprov = results.load("tuned_recipe")
-    ref = tuned[(tuned.setting == "single") & (tuned.seed == 0) & (tuned.task == "sentiment") & (tuned.metric == "score")].value.item()
+    ref = tuned[(tuned.setting == "single") & (tuned.task == "sentiment") & (tuned.metric == "score")].set_index("seed").value
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
     tuned.to_csv(tmp_path / "tuned_recipe.csv", index=False)
     (tmp_path / "tuned_recipe.json").write_text(json.dumps(tprov))
-    rows = [{"experiment": "recipe_sweep", "setting": "sentiment:epochs1", "seed": 0, "task": "sentiment", "metric": m, "value": v,
-             "steps": 317, "wall_time_s": 300.0} for m, v in (("score", ref + 0.012), ("validation", 0.861))]
-    pd.DataFrame(rows, columns=results.COLUMNS).to_csv(tmp_path / "recipe_sweep.cpu.csv", index=False)
-    prov = {**tprov, "experiment": "recipe_sweep", "seeds": [0], "notes": ""}
+
+    def rows(setting, seed, score, validation):
+        return [{"experiment": "recipe_sweep", "setting": setting, "seed": seed, "task": "sentiment", "metric": m, "value": v,
+                 "steps": 317, "wall_time_s": 300.0} for m, v in (("score", score), ("validation", validation))]
+
+    three = [ref[0] + 0.02, ref[1] + 0.01, ref[2]]  # 3 seeds, each against its own seed: +1.0 on average
+    data = rows("sentiment:epochs1", 0, ref[0] + 0.012, 0.861) + [r for sd, sc in enumerate(three) for r in rows("sentiment:lr2e-4", sd, sc, 0.85 + sd / 100)]
+    data += rows("sentiment:odd_seed", 7, 0.9, 0.9)  # the tuned recipe never ran seed 7: no difference claimed
+    pd.DataFrame(data, columns=results.COLUMNS).to_csv(tmp_path / "recipe_sweep.cpu.csv", index=False)
+    prov = {**tprov, "experiment": "recipe_sweep", "seeds": [0, 1, 2, 7], "notes": ""}
     (tmp_path / "recipe_sweep.cpu.json").write_text(json.dumps(prov))
     table = results.table_recipe_sweep("cpu")
-    assert f"| sentiment | epochs1 | 86.1 | {100 * (ref + 0.012):.1f} | +1.2 |" in table
-    assert f"test {100 * ref:.1f}" in table and tprov["commit"] in table
+    assert f"| sentiment | epochs1 | 0 | 86.1 | {100 * (ref[0] + 0.012):.1f} | +1.2 |" in table
+    m, sd = pd.Series(three).mean(), pd.Series(three).std()
+    assert f"| sentiment | lr2e-4 | 0, 1, 2 | 86.0 ± 1.0 | {100 * m:.1f} ± {100 * sd:.1f} | +1.0 |" in table
+    assert "| sentiment | odd_seed | 7 | 90.0 | 90.0 | — |" in table
+    assert "Mean ± std over the seeds a row names" in table and tprov["commit"] in table
+    assert f"test {100 * ref[0]:.1f}, {100 * ref[1]:.1f}, {100 * ref[2]:.1f} (seeds 0, 1, 2)" in table
     (tmp_path / "recipe_sweep.cpu.json").write_text(json.dumps({**prov, "hardware": {**prov["hardware"], "gpu": "NVIDIA H100 80GB HBM3"}}))
     table = results.table_recipe_sweep("cpu")  # another machine: no reference, no difference claimed
-    assert "| sentiment | epochs1 | 86.1 |" in table and "| — |" in table and "is the reference" not in table
+    assert "| sentiment | epochs1 | 0 | 86.1 |" in table and "+1.2" not in table and "The reference" not in table
 
 
 def test_every_sweep_change_names_a_real_knob():
