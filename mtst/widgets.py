@@ -210,6 +210,8 @@ def lr_schedule_widget(model, total_steps: int = 200):
     kind = W.Dropdown(options=list(SCHEDULES), value="linear", description="schedule")
     plot, table = W.Output(), W.HTML()
     status = W.Label()
+    status.add_class("mtst-lr-status")
+    table.add_class("mtst-lr-groups")
 
     def refresh(_=None):
         warmup.max = steps.value

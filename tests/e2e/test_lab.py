@@ -28,7 +28,7 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
                   "--disable-sync", "--no-first-run", "--disable-quic"]
 SHOTS = ROOT / "reports" / "screenshots"
 START_TIMEOUT_S = 90
-RUN_TIMEOUT_S = {"03_freezing_scenarios.ipynb": 480, "01_sentence_encoder.ipynb": 300}
+RUN_TIMEOUT_S = {"03_freezing_scenarios.ipynb": 480, "01_sentence_encoder.ipynb": 300, "04_layerwise_lr.ipynb": 480}
 # JupyterLab settings for the test's server: no news or update checks; no autosave, so that running the
 # notebooks in the browser never writes their outputs back into notebooks/; and every cell kept in the DOM
 # (no windowing), so the checks below see the whole notebook, not only the cells in view.
@@ -241,3 +241,30 @@ def test_encoder_notebook_text_widget_searches(lab, browser):
     _shot(page, name)
     page.close()
 
+
+def test_layerwise_lr_notebook_runs_and_its_schedule_widget_follows_the_decay_slider(lab, browser):
+    """Two key presses on the decay slider's handle (0.9 → 0.8): the kernel recomputes the groups, and the status line
+    and group table show the new rates. The embeddings sit six steps below the top layer, so their rate is ξ⁶ × lr."""
+    name = "04_layerwise_lr.ipynb"
+    page = _run_notebook(browser, lab, name)
+    _assert_no_errors(page, name)
+    widget = page.locator(".mtst-lr-schedule")
+    widget.scroll_into_view_if_needed()
+    status = widget.locator(".mtst-lr-status")
+
+    def ratio() -> float:
+        m = re.search(r"a ratio of ([\d.]+)×", status.inner_text())
+        assert m, f"unexpected status {status.inner_text()!r}"
+        return float(m.group(1))
+
+    assert ratio() == round(0.9**-6, 1)
+    table_before = widget.locator(".mtst-lr-groups").inner_text()
+    handle = widget.locator(".widget-slider", has_text="decay").locator(".noUi-handle")
+    handle.focus()
+    handle.press("ArrowLeft")
+    handle.press("ArrowLeft")
+    _until(lambda: ratio() == round(0.8**-6, 1), 20, lambda: f"status stayed at {status.inner_text()!r} after moving decay to 0.8")
+    assert widget.locator(".mtst-lr-groups").inner_text() != table_before
+    _assert_no_errors(page, name)
+    _shot(page, name)
+    page.close()
