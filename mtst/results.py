@@ -825,7 +825,7 @@ def _timed_when(run: dict) -> str:
     return "commits " + ", ".join(f"`{c}` ({which[c]})" for c in commits) + f", {when}"
 
 SECTIONS = {"benchmarks": table_benchmarks, "notebook-times": table_notebook_times, "single-vs-multi": table_single_vs_multi, "recipe-sweep": table_recipe_sweep,
-            "recipe-sweep-cpu": lambda: table_recipe_sweep("cpu"),
+            "recipe-sweep-cpu": lambda: table_recipe_sweep("cpu"), "recipe-sweep-cpu-round3": lambda: table_recipe_sweep("cpu-round3"),
             "tuned-recipe": table_tuned_recipe, "precision": table_precision,
             "freezing": table_freezing, "freezing-size-sweep": table_freezing_size_sweep, "head-drift": table_head_drift,
             "layerwise-lr": table_layerwise_lr, "loss-weighting": table_loss_weighting}
