@@ -549,10 +549,15 @@ def provenance_line(prov: dict) -> str:
 GOALS = {"sentiment": 85.5, "topic": 85.0, "ner": 52.0}  # the multi-task issue's goals, means over 3 seeds (%)
 
 
+def _pct(mean: float, std: float, seeds: int) -> str:
+    """A score in % as a table cell: "84.9", or "84.9 ± 0.5" when it is a mean over several seeds."""
+    return f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if seeds > 1 else "")
+
+
 def table_single_vs_multi(experiment: str = "single_vs_multi") -> str:
     df, prov = load(experiment)
     s = summarize(df)
-    cell = {(r.setting, r.task): f"{100 * r['mean']:.1f}" + (f" ± {100 * r['std']:.1f}" if r["seeds"] > 1 else "")
+    cell = {(r.setting, r.task): _pct(r["mean"], r["std"], r["seeds"])
             + ("" if r["seeds"] >= 3 else " (1 seed)" if r["seeds"] == 1 else f" ({r['seeds']} seeds)") for _, r in s.iterrows()}
     m = s.set_index(["setting", "task"])["mean"]
     metric = {"sentiment": "accuracy", "topic": "accuracy", "ner": "entity F1"}
@@ -625,27 +630,26 @@ def table_recipe_sweep(tag: str | None = None) -> str:
         head = "test vs tuned recipe, same seeds"
         tuned, tprov = load("tuned_recipe")
         if tprov["hardware"] == prov["hardware"]:
-            one = tuned[(tuned.setting == "single") & (tuned.metric == "score")].set_index(["task", "seed"]).value
+            one = tuned[(tuned.setting == "single") & (tuned.metric == "score")].set_index(["task", "seed"]).value.sort_index()
             for r in s.itertuples():
-                have = [(r.task, sd) for sd in seeds[(r.setting, r.task)] if (r.task, sd) in one.index]
-                if len(have) == len(seeds[(r.setting, r.task)]):
-                    ref[(r.setting, r.task)] = one[have].mean()
+                keys = [(r.task, sd) for sd in seeds[(r.setting, r.task)]]
+                if all(k in one.index for k in keys):
+                    ref[(r.setting, r.task)] = one[keys].mean()
             passes = tprov["config"].get("task_epochs") or {}
+            per_task = []
+            for t in sorted(set(s.task) & set(one.index.get_level_values(0))):
+                runs = one[t]
+                per_task.append(f"{t}, {passes.get(t, tprov['config']['epochs']):g} passes: test "
+                                f"{', '.join(f'{100 * v:.1f}' for v in runs)} (seeds {', '.join(map(str, runs.index))})")
             ref_note = (" The reference is the tuned recipe's single-task runs of the same seeds on the same machine "
-                        f"(results/tuned_recipe.csv, commit `{tprov['commit']}`): " + "; ".join(
-                            f"{t}, {passes.get(t, tprov['config']['epochs']):g} passes: test "
-                            + ", ".join(f"{100 * v:.1f}" for v in one[t].sort_index()) + f" (seeds {', '.join(map(str, one[t].sort_index().index))})"
-                            for t in sorted(s.task.unique()) if t in one.index.get_level_values(0)) + ".")
-
-    def cell(m, sd, n):
-        return f"{100 * m:.1f}" + (f" ± {100 * sd:.1f}" if n > 1 else "")
+                        f"(results/tuned_recipe.csv, commit `{tprov['commit']}`): " + "; ".join(per_task) + ".")
 
     lines = ["| task | change to the recipe | seeds | validation score | test score | " + head + " |", "|---|---|---|---|---|---|"]
     for r in s.sort_values(["task", "setting"]).itertuples():
         key = (r.setting, r.task)
-        v = cell(*val.loc[key, ["mean", "std", "seeds"]]) if key in val.index else "not recorded"
+        v = _pct(*val.loc[key, ["mean", "std", "seeds"]]) if key in val.index else "not recorded"
         vs = f"{100 * (r.mean - ref[key]):+.1f}" if key in ref else "—"
-        lines.append(f"| {r.task} | {r.setting.split(':', 1)[1]} | {', '.join(map(str, seeds[key]))} | {v} | {cell(r.mean, r.std, r.seeds)} | {vs} |")
+        lines.append(f"| {r.task} | {r.setting.split(':', 1)[1]} | {', '.join(map(str, seeds[key]))} | {v} | {_pct(r.mean, r.std, r.seeds)} | {vs} |")
     many = "One seed each" if s.seeds.max() == 1 else "Mean ± std over the seeds a row names"
     return "\n".join(lines) + f"\n\n{many}, single-task. Provenance: {provenance_line(prov)}.{ref_note}"
 
@@ -668,7 +672,7 @@ def _scores_by_setting(df: pd.DataFrame) -> pd.DataFrame:
     """setting × task mean (and std over seeds) of the test score, in %, as 'mean ± std' cells."""
     s = summarize(df)
     most = s["seeds"].max()  # a setting with fewer seeds than the others says so in its cells
-    cell = s.assign(cell=[f"{100 * m:.1f}" + (f" ± {100 * sd:.1f}" if n > 1 else "") + (f" ({n} seeds)" if n < most else "")
+    cell = s.assign(cell=[_pct(m, sd, n) + (f" ({n} seeds)" if n < most else "")
                           for m, sd, n in zip(s["mean"], s["std"], s["seeds"])])
     known = UNITS.get(str(df.experiment.iloc[0]), [])  # the experiment's own order, not the order runs finished in
     order = [u for u in known if u in set(df.setting)] + [x for x in dict.fromkeys(df.setting) if x not in known]
