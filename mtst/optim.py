@@ -160,8 +160,13 @@ def plot_lr_schedule(table: pd.DataFrame, ax=None, log: bool = True):
     encoder_cols = [c for c in table.columns if not c.startswith("head:")]
     for i, c in enumerate(encoder_cols):
         ax.plot(table.index, table[c], color=cmap(i / max(1, len(encoder_cols) - 1)), label=c, lw=1.2)
+    same: dict[str, list[str]] = {}  # heads with the same schedule share one line, named after all of them
     for c in [c for c in table.columns if c.startswith("head:")]:
-        ax.plot(table.index, table[c], "--", lw=1.2, label=c)
+        twin = next((k for k in same if table[k].equals(table[c])), c)
+        same.setdefault(twin, []).append(c)
+    for first, cols in same.items():
+        label = cols[0] if len(cols) == 1 else "heads: " + ", ".join(c.removeprefix("head:") for c in cols)
+        ax.plot(table.index, table[first], "--", lw=1.2, label=label)
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("step")

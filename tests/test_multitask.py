@@ -172,6 +172,21 @@ def test_training_changes_weights_and_keeps_the_best_state(model, data):
     assert list(r.curves("train").columns[:5]) == ["step", "task", "phase", "loss", "lr"]
 
 
+def test_default_validation_runs_four_times_evenly_with_the_last_at_the_end(model, data):
+    seen = []
+
+    class Spy(mtst.Callback):
+        def on_evaluate(self, trainer, step, metrics):
+            seen.append(step)
+
+    val = {"sentiment": mtst.load_task("sentiment", "validation", "ci").subset(8)}
+    for steps in (9, 5):  # 9 // 4 = 2 would validate at 2, 4, 6, 8 and again at 9
+        seen.clear()
+        mtst.train(model, {"sentiment": data["sentiment"].subset(16)}, mtst.TrainConfig(steps=steps, batch_size=4, progress=False, device="cpu"),
+                   validation=val, callbacks=[Spy()])
+        assert len(seen) == 4 and seen[-1] == steps and min(b - a for a, b in zip(seen, seen[1:])) >= steps // 4, seen
+
+
 def test_bad_input(model, data):
     bad = data["sentiment"].subset(8)
     bad.labels = list(bad.labels)

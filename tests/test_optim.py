@@ -108,3 +108,18 @@ def test_schedule_widget_follows_its_sliders(model):
     w.warmup.value = 100
     w.steps.value = 50  # warmup is capped to the steps, so the schedule stays valid
     assert w.warmup.value == 50 and "a ratio" in w.status.value
+
+
+def test_lr_plot_draws_heads_with_one_schedule_as_one_named_line(model):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    _, lrs = mtst.optim.schedule_frame(model, 1e-4, 1e-3, 0.9, "linear", 10, 100)
+    heads = [c for c in lrs.columns if c.startswith("head:")]
+    assert len(heads) == 3  # sentiment, topic, ner: all at head_lr, so their lines would lie on top of each other
+    labels = [line.get_label() for line in mtst.optim.plot_lr_schedule(lrs).get_lines()]
+    assert labels[-1] == "heads: " + ", ".join(h.removeprefix("head:") for h in heads)
+    assert len(labels) == len(lrs.columns) - 2
+    boosted = lrs.assign(**{heads[-1]: 10 * lrs[heads[-1]]})  # one head on its own rate keeps its own line
+    labels = [line.get_label() for line in mtst.optim.plot_lr_schedule(boosted).get_lines()]
+    assert labels[-2:] == ["heads: " + ", ".join(h.removeprefix("head:") for h in heads[:-1]), heads[-1]]
