@@ -356,10 +356,10 @@ class Trainer:
         from tqdm.auto import tqdm
 
         cfg, model = self.config, self.model
-        # Validate every eval_every steps and at the end; by default 4 times, evenly spaced, the last at the end (with
-        # every total // 4 steps, 93 steps would validate at 92 and again at 93).
+        # The steps that validate: every eval_every and the last; by default 4, evenly spaced, the last at the end
+        # (every total // 4 steps would validate a 93-step run at 92 and again at 93).
         n = self.total_steps
-        due = (lambda s: s % cfg.eval_every == 0 or s == n) if cfg.eval_every else {round(n * i / 4) for i in range(1, 5)}.__contains__
+        eval_steps = set(range(cfg.eval_every, n, cfg.eval_every)) | {n} if cfg.eval_every else {round(n * i / 4) for i in range(1, 5)}
         t0 = self._t0 = time.perf_counter()
         model.train()
         self._call("on_train_begin")
@@ -399,7 +399,7 @@ class Trainer:
             lr = self._logged_group["lr"]
             self.rows.append({"step": self.step, "task": task, "phase": "train", "loss": value, "lr": lr, **extra})
             self._call("on_step_end", self.step, task, value)
-            if self.validation and due(self.step):
+            if self.validation and self.step in eval_steps:
                 self.evaluate()
             if self.step % 10 == 0:
                 bar.set_postfix(task=task, loss=f"{value:.3f}")
