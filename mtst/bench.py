@@ -41,6 +41,22 @@ def hardware() -> dict:
     return info
 
 
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags for bf16 arithmetic in hardware
+
+
+def cpu_bf16_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
+    """Which of CPU_BF16_FLAGS this CPU has. One CPU model name can come with or without them (virtual machines pass
+    on different flags); without them bf16 autocast on the CPU is emulated and slower than fp32."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return [f for f in CPU_BF16_FLAGS if f in flags]
+    except OSError:
+        pass
+    return []
+
+
 def git_commit() -> str:
     """The commit that ran (MTST_COMMIT overrides, for copies of the tree without .git), "-dirty" when tracked files
     differ from it. results/ is left out of that check: it holds what runs write, not code, so a second run in the
@@ -135,6 +151,7 @@ def bench_encode(n: int = 2000, batch_size: int = 32, repeats: int = 3, device: 
         "tokenize_threads": TOKENIZE_THREADS,
         "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM", "unset"),
         "ratio_tokenize_transformers_over_mtst": host_med["transformers_call"] / host_med["mtst_threads"],
+        "cpu_bf16_flags": cpu_bf16_flags(),
         **provenance(),
     }
 
@@ -146,6 +163,9 @@ def _print_encode(r: dict) -> None:
         print(f"  {k:>10}: {v:8.0f} sentences/s (median {r['median_s'][k]:.2f} s)")
     print(f"  ratio mtst fp32 / ST fp32 = {r['ratio_mtst_fp32_over_st_fp32']:.2f}x  (max |diff| {r['max_abs_diff_fp32_vs_st']:.1e})")
     print(f"  ratio mtst bf16 / ST fp32 = {r['ratio_mtst_bf16_over_st_fp32']:.2f}x  (min cosine to fp32 {r['min_cosine_bf16_vs_fp32']:.5f})")
+    if r["device"] == "cpu" and "cpu_bf16_flags" in r:
+        flags = r["cpu_bf16_flags"]
+        print(f"  CPU bf16 flags: {', '.join(flags) if flags else 'none (bf16 autocast is emulated here, so slower than fp32)'}")
     if "tokenize_s" in r:
         t = r["tokenize_s"]
         print(f"  tokenizing alone: one transformers call {t['transformers_call']:.2f} s, mtst on {r['tokenize_threads']} threads "

@@ -32,3 +32,27 @@ def test_the_commit_is_dirty_for_changed_code_but_not_for_written_results(tmp_pa
     assert git_commit() == head
     (tmp_path / "code.py").write_text("x = 2\n")
     assert git_commit() == head + "-dirty"
+
+
+def test_cpu_bf16_flags_are_read_from_cpuinfo_and_shown_in_the_benchmark_table(tmp_path, monkeypatch):
+    import json
+
+    from mtst import results
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n")
+    assert bench.cpu_bf16_flags(info) == ["avx512_bf16"]
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512_vnni\n")
+    assert bench.cpu_bf16_flags(info) == []
+    assert bench.cpu_bf16_flags(tmp_path / "missing") == []
+
+    row = {"benchmark": "encode", "device": "cpu", "sentences": 10, "batch_size": 2,
+           "sentences_per_s": {"st_fp32": 1.0, "mtst_fp32": 1.2, "mtst_bf16": 1.9},
+           "ratio_mtst_fp32_over_st_fp32": 1.2, "ratio_mtst_bf16_over_st_fp32": 1.9, "max_abs_diff_fp32_vs_st": 2e-7,
+           "min_cosine_bf16_vs_fp32": 0.9999, "commit": "abc1234", "date": "2026-11-28T00:00:00+00:00",
+           "hardware": {"cpu": "AMD EPYC", "cpu_threads": 2, "torch": "2.13.0+cpu"}}
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    for name, flags in (("bench_encode_a.json", ["avx512_bf16"]), ("bench_encode_b.json", [])):
+        (tmp_path / name).write_text(json.dumps({**row, "cpu_bf16_flags": flags}))
+    table = results.table_benchmarks()
+    assert "| AMD EPYC, 2 threads, avx512_bf16 |" in table and "| AMD EPYC, 2 threads, no bf16 flag |" in table
