@@ -518,8 +518,9 @@ def merge(experiment: str, sources: list[Path], tag: str | None = None) -> Path:
     prov["wall_time_s"] = round(sum(p["wall_time_s"] for p in provs), 1)
     prov["date"] = max(p["date"] for p in provs)
     notes = {p.get("notes") or "no notes" for p in provs}
-    prov["notes"] = (f"merged from {len(provs)} runs: {notes.pop()}" if len(notes) == 1 else
-                     f"merged from {len(provs)} runs: " + " | ".join(f"seeds {p['seeds']}: {p.get('notes') or 'no notes'}" for p in provs))
+    runs = f"{len(provs)} run{'s' if len(provs) > 1 else ''}"
+    prov["notes"] = (f"merged from {runs}: {notes.pop()}" if len(notes) == 1 else
+                     f"merged from {runs}: " + " | ".join(f"seeds {p['seeds']}: {p.get('notes') or 'no notes'}" for p in provs))
     RESULTS_DIR.mkdir(exist_ok=True)
     csv = _path(experiment, tag)
     df[COLUMNS].to_csv(csv, index=False)
@@ -656,8 +657,8 @@ def table_recipe_sweep(tag: str | None = None) -> str:
     return "\n".join(lines) + f"\n\n{many}, single-task. Provenance: {provenance_line(prov)}.{ref_note}"
 
 
-def table_precision() -> str:
-    df, prov = load("precision")
+def table_precision(tag: str | None = None) -> str:
+    df, prov = load("precision", tag)
     s = summarize(df)
     lines = ["| task | fp32 | bf16 autocast | bf16 − fp32 | wall time fp32 → bf16 |", "|---|---|---|---|---|"]
     wall = df.groupby("setting").wall_time_s.first()
@@ -832,7 +833,7 @@ def _timed_when(run: dict) -> str:
 
 SECTIONS = {"benchmarks": table_benchmarks, "notebook-times": table_notebook_times, "single-vs-multi": table_single_vs_multi, "recipe-sweep": table_recipe_sweep,
             "recipe-sweep-cpu": lambda: table_recipe_sweep("cpu"), "recipe-sweep-cpu-round3": lambda: table_recipe_sweep("cpu-round3"),
-            "tuned-recipe": table_tuned_recipe, "precision": table_precision,
+            "tuned-recipe": table_tuned_recipe, "precision": table_precision, "precision-cpu-demo": lambda: table_precision("cpu-demo"),
             "freezing": table_freezing, "freezing-size-sweep": table_freezing_size_sweep, "head-drift": table_head_drift,
             "layerwise-lr": table_layerwise_lr, "loss-weighting": table_loss_weighting}
 
