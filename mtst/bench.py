@@ -24,37 +24,35 @@ from pathlib import Path
 
 import torch
 
+CPUINFO = Path("/proc/cpuinfo")
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags for bf16 arithmetic in hardware
+
+
+def _cpuinfo(key: str, path: Path = CPUINFO) -> str | None:
+    """The first value of `key` in /proc/cpuinfo, or None where there is no such file or line."""
+    try:
+        for line in path.read_text().splitlines():
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
 
 def hardware() -> dict:
     """What ran this: CPU model and core count, and the GPU when one was used."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = _cpuinfo("model name") or platform.processor() or platform.machine()
     info = {"cpu": cpu, "cpu_threads": torch.get_num_threads(), "torch": torch.__version__}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
 
 
-CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags for bf16 arithmetic in hardware
-
-
-def cpu_bf16_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
+def cpu_bf16_flags(cpuinfo: Path = CPUINFO) -> list[str]:
     """Which of CPU_BF16_FLAGS this CPU has. One CPU model name can come with or without them (virtual machines pass
     on different flags); without them bf16 autocast on the CPU is emulated and slower than fp32."""
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                return [f for f in CPU_BF16_FLAGS if f in flags]
-    except OSError:
-        pass
-    return []
+    flags = set((_cpuinfo("flags", cpuinfo) or "").split())
+    return [f for f in CPU_BF16_FLAGS if f in flags]
 
 
 def git_commit() -> str:

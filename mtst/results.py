@@ -580,9 +580,12 @@ def table_benchmarks() -> str:
     for path in sorted(RESULTS_DIR.glob("bench_*.json")):
         r = json.loads(path.read_text())
         hw = r["hardware"]
-        where = hw.get("gpu") if r.get("device", "cpu").startswith("cuda") else f"{hw['cpu']}, {hw['cpu_threads']} threads"
-        if "cpu_bf16_flags" in r and not r["device"].startswith("cuda"):
-            where += f", {' '.join(r['cpu_bf16_flags']) or 'no bf16 flag'}"
+        if r.get("device", "cpu").startswith("cuda"):
+            where = hw.get("gpu")
+        else:
+            where = f"{hw['cpu']}, {hw['cpu_threads']} threads"
+            if "cpu_bf16_flags" in r:
+                where += f", {' '.join(r['cpu_bf16_flags']) or 'no bf16 flag'}"
         if r["benchmark"] == "encode":
             rate = r["sentences_per_s"]
             res = (f"{r['sentences']} sentences, batch {r['batch_size']}: ST fp32 {rate['st_fp32']:.0f}/s, mtst fp32 {rate['mtst_fp32']:.0f}/s "
