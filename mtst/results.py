@@ -39,6 +39,8 @@ def full_config(size: str, seed: int):
         # --epochs (MTST_RESULTS_EPOCHS) shortens a run on a small machine; the provenance records it.
         epochs=float(os.environ.get("MTST_RESULTS_EPOCHS") or {"ci": 0.25, "demo": 1.0, "full": 4.0}[size]),
         eval_every=int(os.environ["MTST_RESULTS_EVAL_EVERY"]) if os.environ.get("MTST_RESULTS_EVAL_EVERY") else None,
+        # --precision (MTST_RESULTS_PRECISION): bf16 autocast on a CPU with bf16 instructions, ~1.7x faster steps.
+        precision=os.environ.get("MTST_RESULTS_PRECISION") or "auto",
         batch_size=32,
         lr=1e-4,
         head_lr=1e-3,
@@ -866,6 +868,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--unit", default=None, help=argparse.SUPPRESS)
     p.add_argument("--units", nargs="+", default=None, help="run only these units of the experiment (e.g. ner:fp32 ner:bf16)")
     p.add_argument("--epochs", type=float, default=None, help="override the recipe's epochs (recorded in the provenance)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                   help="override the recipe's precision (auto: bf16 on CUDA, fp32 on CPU; recorded in the provenance)")
     p.add_argument("--eval-every", type=int, default=None, help="validate every N steps instead of 4 times a run (recorded)")
     p.add_argument("--notes", default="", help="what the provenance should say about this run (budget cuts, machine)")
     p.add_argument("--out", type=Path, default=None, help="also copy each results file here as soon as it is written")
@@ -895,6 +899,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MTST_COMMIT", git_commit())
     if args.epochs is not None:
         os.environ["MTST_RESULTS_EPOCHS"] = str(args.epochs)
+    if args.precision is not None:
+        os.environ["MTST_RESULTS_PRECISION"] = args.precision
     if args.eval_every is not None:
         os.environ["MTST_RESULTS_EVAL_EVERY"] = str(args.eval_every)
     warnings.filterwarnings("ignore", message=".*truncated")

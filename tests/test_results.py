@@ -196,6 +196,19 @@ def test_uncertainty_runs_record_their_learned_weights_and_the_table_shows_them(
     assert f"ner {learned['ner']:.2f} (" in table
 
 
+def test_a_precision_override_reaches_the_recipe_and_its_provenance(monkeypatch, tmp_path):
+    """--precision bf16 (a CPU with bf16 instructions) changes the recipe's autocast, and the results file says so."""
+    monkeypatch.delenv("MTST_RESULTS_PRECISION", raising=False)
+    assert results.full_config("ci", 0).precision == "auto"
+    monkeypatch.setenv("MTST_RESULTS_PRECISION", "bf16")
+    assert results.tuned_config("full", 1).precision == "bf16"
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    results.write("tuned_recipe", [], "ci", [0], 1.0)
+    assert json.loads((tmp_path / "tuned_recipe.json").read_text())["config"]["precision"] == "bf16"
+    with pytest.raises(SystemExit):
+        results.main(["--precision", "fp16"])  # argparse lists the choices
+
+
 def test_each_run_records_the_validation_score_of_the_state_it_kept():
     """A choice between settings is made on validation, so every run's rows carry it beside the test scores."""
     from dataclasses import replace
