@@ -557,8 +557,22 @@ def _pct(mean: float, std: float, seeds: int) -> str:
     return f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if seeds > 1 else "")
 
 
-def table_single_vs_multi(experiment: str = "single_vs_multi") -> str:
-    df, prov = load(experiment)
+def table_single_vs_multi(experiment: str = "single_vs_multi", tag: str | None = None) -> str:
+    """Single- against multi-task per task. A tagged round that ran one setting only (e.g. the multi-task run on
+    another day, in bf16) takes the other setting from the main file's runs of the same seeds on the same machine,
+    and says so."""
+    df, prov = load(experiment, tag)
+    ref_note = ""
+    if tag is not None and df.setting.nunique() == 1:
+        main, mprov = load(experiment)
+        seeds = sorted(df.seed.unique())
+        other = main[(main.setting != df.setting.iloc[0]) & main.seed.isin(seeds)]
+        if mprov["hardware"] == prov["hardware"] and len(other):
+            df = pd.concat([df, other], ignore_index=True)
+            ref_note = (f" The {other.setting.iloc[0]}-task column is results/{experiment}.csv, seeds "
+                        f"{', '.join(map(str, sorted(other.seed.unique())))} (commit `{mprov['commit']}`, "
+                        f"precision {mprov['config'].get('precision', 'auto')}"
+                        + ("" if mprov["hardware"].get("gpu") else ", fp32 on a CPU") + ", the same machine type).")
     s = summarize(df)
     cell = {(r.setting, r.task): _pct(r["mean"], r["std"], r["seeds"])
             + ("" if r["seeds"] >= 3 else " (1 seed)" if r["seeds"] == 1 else f" ({r['seeds']} seeds)") for _, r in s.iterrows()}
@@ -570,11 +584,13 @@ def table_single_vs_multi(experiment: str = "single_vs_multi") -> str:
         lines.append(f"| {t} | {metric[t]} | {GOALS[t]:.1f} | {cell.get(('single', t), 'not run')} | {cell.get(('multi', t), 'not run')} | {gap} |")
     epochs = prov["config"].get("task_epochs")
     passes = f" Passes per task: {', '.join(f'{t} {e:g}' for t, e in epochs.items())}, others {prov['config']['epochs']:g}." if epochs else ""
-    return "\n".join(lines) + f"\n\nMean ± std over seeds, in %.{passes} Provenance: {provenance_line(prov)}."
+    precision = prov["config"].get("precision", "auto")
+    precision = "" if precision == "auto" else f" Precision {precision}."
+    return "\n".join(lines) + f"\n\nMean ± std over seeds, in %.{passes}{precision} Provenance: {provenance_line(prov)}.{ref_note}"
 
 
-def table_tuned_recipe() -> str:
-    return table_single_vs_multi("tuned_recipe")
+def table_tuned_recipe(tag: str | None = None) -> str:
+    return table_single_vs_multi("tuned_recipe", tag)
 
 
 def table_benchmarks() -> str:
@@ -838,7 +854,7 @@ def _timed_when(run: dict) -> str:
 
 SECTIONS = {"benchmarks": table_benchmarks, "notebook-times": table_notebook_times, "single-vs-multi": table_single_vs_multi, "recipe-sweep": table_recipe_sweep,
             "recipe-sweep-cpu": lambda: table_recipe_sweep("cpu"), "recipe-sweep-cpu-round3": lambda: table_recipe_sweep("cpu-round3"),
-            "tuned-recipe": table_tuned_recipe, "precision": table_precision, "precision-cpu-demo": lambda: table_precision("cpu-demo"),
+            "tuned-recipe": table_tuned_recipe, "tuned-recipe-cpu-bf16": lambda: table_tuned_recipe("cpu-bf16"), "precision": table_precision, "precision-cpu-demo": lambda: table_precision("cpu-demo"),
             "freezing": table_freezing, "freezing-size-sweep": table_freezing_size_sweep, "head-drift": table_head_drift,
             "layerwise-lr": table_layerwise_lr, "loss-weighting": table_loss_weighting}
 

@@ -209,6 +209,24 @@ def test_a_precision_override_reaches_the_recipe_and_its_provenance(monkeypatch,
         results.main(["--precision", "fp16"])  # argparse lists the choices
 
 
+def test_a_tagged_multi_task_round_is_set_against_the_single_task_runs_of_its_seeds(monkeypatch, tmp_path):
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    monkeypatch.delenv("MTST_RESULTS_PRECISION", raising=False)
+    single = [results._row("tuned_recipe", "single", seed, "sentiment", "score", v, 10, 1.0) for seed, v in ((0, 0.85), (1, 0.80))]
+    results.write("tuned_recipe", single, "full", [0, 1], 2.0)
+    monkeypatch.setenv("MTST_RESULTS_PRECISION", "bf16")
+    results.write("tuned_recipe", [results._row("tuned_recipe", "multi", 0, "sentiment", "score", 0.842, 20, 3.0)], "full", [0], 3.0)
+    for ext in ("csv", "json"):  # the bf16 round, as `--merge DIR --tag cpu-bf16` would write it
+        (tmp_path / f"tuned_recipe.{ext}").rename(tmp_path / f"tuned_recipe.cpu-bf16.{ext}")
+    monkeypatch.delenv("MTST_RESULTS_PRECISION")
+    results.write("tuned_recipe", single, "full", [0, 1], 2.0)
+    table = results.table_tuned_recipe("cpu-bf16")
+    # seed 0 only: the single-task cell is 85.0 (not the mean with seed 1's 80.0), and the gap is 84.2 - 85.0
+    assert "| sentiment | accuracy | 85.5 | 85.0 (1 seed) | 84.2 (1 seed) | -0.8 |" in table
+    assert "Precision bf16." in table and "results/tuned_recipe.csv, seeds 0 (" in table and "precision auto" in table
+    assert "| topic | accuracy | 85.0 | not run | not run | — |" in table
+
+
 def test_each_run_records_the_validation_score_of_the_state_it_kept():
     """A choice between settings is made on validation, so every run's rows carry it beside the test scores."""
     from dataclasses import replace
