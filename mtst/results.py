@@ -557,6 +557,12 @@ def _pct(mean: float, std: float, seeds: int) -> str:
     return f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if seeds > 1 else "")
 
 
+def _precision(prov: dict) -> str:
+    """The precision a results file ran at, in words: "auto" says what it meant on that machine."""
+    precision = prov["config"].get("precision", "auto")
+    return precision if precision != "auto" else "auto, " + ("bf16 on CUDA" if prov["hardware"].get("gpu") else "fp32 on a CPU")
+
+
 def table_single_vs_multi(experiment: str = "single_vs_multi", tag: str | None = None) -> str:
     """Single- against multi-task per task. A tagged round that ran one setting only (e.g. the multi-task run on
     another day, in bf16) takes the other setting from the main file's runs of the same seeds on the same machine,
@@ -571,8 +577,7 @@ def table_single_vs_multi(experiment: str = "single_vs_multi", tag: str | None =
             df = pd.concat([df, other], ignore_index=True)
             ref_note = (f" The {other.setting.iloc[0]}-task column is results/{experiment}.csv, seeds "
                         f"{', '.join(map(str, sorted(other.seed.unique())))} (commit `{mprov['commit']}`, "
-                        f"precision {mprov['config'].get('precision', 'auto')}"
-                        + ("" if mprov["hardware"].get("gpu") else ", fp32 on a CPU") + ", the same machine type).")
+                        f"precision {_precision(mprov)}, the same machine type).")
     s = summarize(df)
     cell = {(r.setting, r.task): _pct(r["mean"], r["std"], r["seeds"])
             + ("" if r["seeds"] >= 3 else " (1 seed)" if r["seeds"] == 1 else f" ({r['seeds']} seeds)") for _, r in s.iterrows()}
