@@ -589,8 +589,7 @@ def table_single_vs_multi(experiment: str = "single_vs_multi", tag: str | None =
         lines.append(f"| {t} | {metric[t]} | {GOALS[t]:.1f} | {cell.get(('single', t), 'not run')} | {cell.get(('multi', t), 'not run')} | {gap} |")
     epochs = prov["config"].get("task_epochs")
     passes = f" Passes per task: {', '.join(f'{t} {e:g}' for t, e in epochs.items())}, others {prov['config']['epochs']:g}." if epochs else ""
-    precision = prov["config"].get("precision", "auto")
-    precision = "" if precision == "auto" else f" Precision {precision}."
+    precision = "" if prov["config"].get("precision", "auto") == "auto" else f" Precision {_precision(prov)}."
     return "\n".join(lines) + f"\n\nMean ± std over seeds, in %.{passes}{precision} Provenance: {provenance_line(prov)}.{ref_note}"
 
 

@@ -213,7 +213,6 @@ def test_a_tagged_multi_task_round_is_set_against_the_single_task_runs_of_its_se
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
     monkeypatch.delenv("MTST_RESULTS_PRECISION", raising=False)
     single = [results._row("tuned_recipe", "single", seed, "sentiment", "score", v, 10, 1.0) for seed, v in ((0, 0.85), (1, 0.80))]
-    results.write("tuned_recipe", single, "full", [0, 1], 2.0)
     monkeypatch.setenv("MTST_RESULTS_PRECISION", "bf16")
     results.write("tuned_recipe", [results._row("tuned_recipe", "multi", 0, "sentiment", "score", 0.842, 20, 3.0)], "full", [0], 3.0)
     for ext in ("csv", "json"):  # the bf16 round, as `--merge DIR --tag cpu-bf16` would write it
