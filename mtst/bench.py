@@ -55,18 +55,23 @@ def cpu_bf16_flags(cpuinfo: Path = CPUINFO) -> list[str]:
     return [f for f in CPU_BF16_FLAGS if f in flags]
 
 
-def git_commit() -> str:
-    """The commit that ran (MTST_COMMIT overrides, for copies of the tree without .git), "-dirty" when tracked files
-    differ from it. results/ is left out of that check: it holds what runs write, not code, so a second run in the
-    same checkout is not marked dirty by the files the first one wrote."""
+def git_commit(where: str | Path | None = None) -> str:
+    """The commit of the code that ran: the git checkout that holds this package (or `where`), whatever the current
+    folder is, since results are written beside the package. MTST_COMMIT overrides it, for copies of the tree without
+    .git. "-dirty" when tracked files differ from it. results/ is left out of that check: it holds what runs write,
+    not code, so a second run in the same checkout is not marked dirty by the files the first one wrote."""
     if os.environ.get("MTST_COMMIT"):
         return os.environ["MTST_COMMIT"]
+    where = Path(where) if where is not None else Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=where)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top,exclude)results"],
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, cwd=where)
         return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.CalledProcessError):
+        warnings.warn(f"{where} is not in a git checkout, so the provenance records commit 'unknown'; "
+                      "set MTST_COMMIT=<sha> to the commit this copy of the code came from", stacklevel=2)
         return "unknown"
 
 

@@ -1,5 +1,7 @@
 """The benchmarks compare like with like: the contenders compute the same thing."""
 
+from pathlib import Path
+
 from mtst import bench
 
 
@@ -25,13 +27,31 @@ def test_the_commit_is_dirty_for_changed_code_but_not_for_written_results(tmp_pa
     git("add", ".")
     git("commit", "-q", "-m", "start")
     monkeypatch.delenv("MTST_COMMIT", raising=False)
-    monkeypatch.chdir(tmp_path)
-    head = git_commit()
+    head = git_commit(tmp_path)
     assert head and not head.endswith("-dirty")
     (tmp_path / "results" / "run.csv").write_text("b\n")  # what an earlier run in this checkout wrote
-    assert git_commit() == head
+    assert git_commit(tmp_path) == head
     (tmp_path / "code.py").write_text("x = 2\n")
-    assert git_commit() == head + "-dirty"
+    assert git_commit(tmp_path) == head + "-dirty"
+
+
+def test_the_commit_is_read_from_the_package_checkout_not_the_current_folder(tmp_path, monkeypatch):
+    import subprocess
+
+    import pytest
+
+    from mtst.bench import git_commit
+
+    monkeypatch.delenv("MTST_COMMIT", raising=False)
+    here = git_commit()
+    monkeypatch.chdir(tmp_path)  # a run launched from outside any checkout, with the package on PYTHONPATH
+    assert git_commit() == here
+    if here != "unknown":
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(bench.__file__).parent).stdout.strip()
+        assert here.removesuffix("-dirty") == sha
+    with pytest.warns(UserWarning, match="MTST_COMMIT=<sha>"):
+        assert git_commit(tmp_path) == "unknown"
 
 
 def test_cpu_bf16_flags_are_read_from_cpuinfo_and_shown_in_the_benchmark_table(tmp_path, monkeypatch):
