@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from .data import TASKS
-from .scenarios import FREEZE_SCENARIOS, LR_SCHEMES
+from .scenarios import FREEZE_SCENARIOS, LR_SCHEMES, SWEEP_SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "results"
@@ -232,7 +232,6 @@ def run_freezing(size: str, seed: int, unit: str | None = None) -> list[dict]:
 
 
 SWEEP_SIZES = (100, 1000, None)  # training examples per task; None: all of the size
-SWEEP_SCENARIOS = ("b_backbone_frozen", "e_full_finetune")
 
 
 def run_freezing_size_sweep(size: str, seed: int, unit: str | None = None) -> list[dict]:
@@ -727,17 +726,29 @@ def table_freezing() -> str:
     return "\n".join(lines) + f"\n\nTest scores in % (accuracy; entity F1 for NER). Wall time is training plus validation. Provenance: {provenance_line(prov)}."
 
 
-def table_freezing_size_sweep() -> str:
-    df, prov = load("freezing_size_sweep")
+SWEEP_COLUMNS = {"b_backbone_frozen": ("backbone frozen (b)", "b"), "a_feature_extractor_10x": ("frozen, heads 10× as long (a 10×)", "a 10×"),
+                 "e_full_finetune": ("full fine-tuning (e)", "e")}  # scenario: (column, short name)
+
+
+def table_freezing_size_sweep(tag: str | None = None) -> str:
+    """Mean test score per training-set size and scenario, and frozen − full for each frozen scenario the file
+    holds beside full fine-tuning; a round that ran only some scenarios shows only their columns."""
+    df, prov = load("freezing_size_sweep", tag)
     s = summarize(df)
     s[["scenario", "n"]] = s.setting.str.split("@", expand=True)
     mean = s.groupby(["n", "scenario"])["mean"].mean().mul(100).unstack("scenario")
     order = sorted(mean.index, key=lambda n: float("inf") if n == "all" else int(n))
-    lines = ["| training examples per task | backbone frozen (b) | full fine-tuning (e) | frozen − full |", "|---|---|---|---|"]
+    cols = [c for c in SWEEP_COLUMNS if c in mean]
+    gaps = [c for c in cols if c != "e_full_finetune" and "e_full_finetune" in cols]
+    head = ["training examples per task", *(SWEEP_COLUMNS[c][0] for c in cols), *(f"{SWEEP_COLUMNS[c][1]} − e" for c in gaps)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n in order:
-        b, e = mean.loc[n, "b_backbone_frozen"], mean.loc[n, "e_full_finetune"]
-        lines.append(f"| {n} | {b:.1f} | {e:.1f} | {b - e:+.1f} |")
-    return "\n".join(lines) + f"\n\nMean test score over the three tasks, in %. Small sets train at least as many steps as the full one. Provenance: {provenance_line(prov)}."
+        cells = [("—" if pd.isna(mean.at[n, c]) else f"{mean.at[n, c]:.1f}") for c in cols]
+        cells += [("—" if pd.isna(mean.at[n, c] - mean.at[n, "e_full_finetune"]) else f"{mean.at[n, c] - mean.at[n, 'e_full_finetune']:+.1f}") for c in gaps]
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    seeds = f", {len(prov['seeds'])} seeds" if len(prov["seeds"]) > 1 else ""
+    return "\n".join(lines) + (f"\n\nMean test score over the three tasks, in %{seeds}. Small sets train at least as many steps as the full one "
+                               f"(a 10×: ten times that, on the cache). Provenance: {provenance_line(prov)}.")
 
 
 def table_head_drift() -> str:
@@ -859,7 +870,8 @@ def _timed_when(run: dict) -> str:
 SECTIONS = {"benchmarks": table_benchmarks, "notebook-times": table_notebook_times, "single-vs-multi": table_single_vs_multi, "recipe-sweep": table_recipe_sweep,
             "recipe-sweep-cpu": lambda: table_recipe_sweep("cpu"), "recipe-sweep-cpu-round3": lambda: table_recipe_sweep("cpu-round3"),
             "tuned-recipe": table_tuned_recipe, "tuned-recipe-cpu-bf16": lambda: table_tuned_recipe("cpu-bf16"), "precision": table_precision, "precision-cpu-demo": lambda: table_precision("cpu-demo"),
-            "freezing": table_freezing, "freezing-size-sweep": table_freezing_size_sweep, "head-drift": table_head_drift,
+            "freezing": table_freezing, "freezing-size-sweep": table_freezing_size_sweep,
+            "freezing-size-sweep-cpu-full": lambda: table_freezing_size_sweep("cpu-full"), "head-drift": table_head_drift,
             "layerwise-lr": table_layerwise_lr, "loss-weighting": table_loss_weighting}
 
 

@@ -85,6 +85,41 @@ def test_scenario_grid_runs_and_freezes_what_it_says(small_encoder, data):
         scenarios.run_freeze_scenario("z_nothing", data, None, data, _cfg(), 32, 0, small_encoder)
 
 
+def test_the_10x_feature_extractor_trains_its_heads_ten_times_as_long_on_the_cache(small_encoder, data):
+    runs = {name: scenarios.run_freeze_scenario(name, data, None, data, _cfg(), 32, 0, small_encoder)
+            for name in ("a_feature_extractor", "a_feature_extractor_10x")}
+    (short, m_short), (long, m_long) = runs["a_feature_extractor"], runs["a_feature_extractor_10x"]
+    assert short[0]["steps"] == 6 and long[0]["steps"] == 60
+    assert short[0]["trainable_params"] == long[0]["trainable_params"]
+    assert all(torch.equal(a, b) for a, b in zip(m_long.encoder.parameters(), small_encoder.parameters()))  # frozen all along
+    assert any(not torch.equal(a, b) for a, b in zip(m_long.heads.parameters(), m_short.heads.parameters()))
+
+
+def _claims_inputs(b_small: float, a10_small: float):
+    """Hand-made grid, sweep and drift frames in the shapes freezing_claims reads (scores in %)."""
+    grid = pd.DataFrame({"k": [6, None, 0], "mean": [50.0, 60.0, 64.0], "wall_time_s": [10.0, 5.0, 20.0]},
+                        index=["b_backbone_frozen", "a_feature_extractor_10x", "e_full_finetune"])
+    sweep = pd.DataFrame({"b_backbone_frozen": [b_small, 45.0, 50.0], "a_feature_extractor_10x": [a10_small, 58.0, 60.0],
+                          "e_full_finetune": [47.0, 60.0, 64.0]}, index=pd.Index([100, 1000, 20000], name="train_size"))
+    drift = pd.DataFrame({"step": [0, 5], "score": [0.8, 0.78], "drift": [0.0, -0.02]})
+    drift.attrs["head_unchanged"] = True
+    control = pd.DataFrame({"step": [0, 5], "score": [0.8, 0.8], "drift": [0.0, 0.0]})
+    return grid, sweep, drift, control
+
+
+def test_the_data_size_claims_set_full_fine_tuning_against_the_best_frozen_contender():
+    claims = scenarios.freezing_claims(*_claims_inputs(b_small=30.0, a10_small=52.0), "sentiment")
+    assert "frozen encoder 52.0 (best frozen: a_feature_extractor_10x) vs full fine-tuning 47.0" in claims.loc["F1", "this run measured"]
+    assert claims.loc["F1", "verdict"] == "supported here"
+    assert "best frozen − full = -2.0 pts; with 20000: -4.0 pts" in claims.loc["F2", "this run measured"]
+    claims = scenarios.freezing_claims(*_claims_inputs(b_small=30.0, a10_small=40.0), "sentiment")
+    assert "(best frozen: a_feature_extractor_10x) vs full fine-tuning 47.0" in claims.loc["F1", "this run measured"]
+    assert claims.loc["F1", "verdict"] == "not supported here"
+    grid, sweep, drift, control = _claims_inputs(b_small=48.0, a10_small=40.0)
+    claims = scenarios.freezing_claims(grid, sweep.drop(columns="a_feature_extractor_10x"), drift, control, "sentiment")
+    assert "frozen encoder 48.0 (best frozen: b_backbone_frozen)" in claims.loc["F1", "this run measured"]
+
+
 def test_head_drift_keeps_the_head_but_not_its_task(small_encoder, data):
     model = mtst.MultiTaskModel.for_tasks(copy.deepcopy(small_encoder), data, seed=0)
     drift = scenarios.run_head_drift(model, data, data, "sentiment", _cfg(lr=1e-3), eval_every=3)

@@ -196,6 +196,30 @@ def test_uncertainty_runs_record_their_learned_weights_and_the_table_shows_them(
     assert f"ner {learned['ner']:.2f} (" in table
 
 
+def test_the_size_sweep_table_shows_the_scenarios_its_file_holds(monkeypatch, tmp_path):
+    _, prov = results.load("freezing_size_sweep")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+
+    def rows(scenarios_scores: dict[str, float], seeds=(0, 1)) -> pd.DataFrame:
+        return pd.DataFrame([{"experiment": "freezing_size_sweep", "setting": f"{sc}@{n}", "seed": seed, "task": task, "metric": "score",
+                              "value": v + (0.1 if n == "all" else 0.0), "steps": 10, "wall_time_s": 1.0}
+                             for sc, v in scenarios_scores.items() for n in ("100", "all") for seed in seeds for task in ("sentiment", "ner")],
+                            columns=results.COLUMNS)
+
+    rows({"b_backbone_frozen": 0.3, "a_feature_extractor_10x": 0.5, "e_full_finetune": 0.6}).to_csv(tmp_path / "freezing_size_sweep.csv", index=False)
+    (tmp_path / "freezing_size_sweep.json").write_text(json.dumps({**prov, "seeds": [0, 1]}))
+    table = results.table_freezing_size_sweep()
+    assert table.splitlines()[0] == ("| training examples per task | backbone frozen (b) | frozen, heads 10× as long (a 10×) | "
+                                     "full fine-tuning (e) | b − e | a 10× − e |")
+    assert "| 100 | 30.0 | 50.0 | 60.0 | -30.0 | -10.0 |" in table and "| all | 40.0 | 60.0 | 70.0 | -30.0 | -10.0 |" in table
+    assert "in %, 2 seeds." in table
+    rows({"a_feature_extractor_10x": 0.5}, seeds=(0,)).to_csv(tmp_path / "freezing_size_sweep.cpu-full.csv", index=False)
+    (tmp_path / "freezing_size_sweep.cpu-full.json").write_text(json.dumps({**prov, "seeds": [0]}))
+    table = results.table_freezing_size_sweep("cpu-full")  # a round of one scenario: its column alone, no gap to claim
+    assert table.splitlines()[0] == "| training examples per task | frozen, heads 10× as long (a 10×) |"
+    assert "| 100 | 50.0 |" in table and "seeds" not in table.split("Provenance")[0]
+
+
 def test_a_precision_override_reaches_the_recipe_and_its_provenance(monkeypatch, tmp_path):
     """--precision bf16 (a CPU with bf16 instructions) changes the recipe's autocast, and the results file says so."""
     monkeypatch.delenv("MTST_RESULTS_PRECISION", raising=False)
