@@ -24,7 +24,7 @@ class FreezeScenario:
     k: int | None = None  # how many lower encoder layers are frozen (the k-sweep), when it is one
     cache: bool = False  # encoder run once as a feature extractor (eval mode), heads trained on the cache
     gradual: bool = False  # ULMFiT gradual unfreezing from the top
-    passes: float = 1.0  # heads train this many times the recipe's steps: on the cache an extra pass costs milliseconds
+    passes: float = 1.0  # heads train this many times the recipe's steps (cheap on the cache: a step skips the encoder)
 
 
 FREEZE_SCENARIOS: dict[str, FreezeScenario] = {s.name: s for s in (
