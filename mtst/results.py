@@ -743,8 +743,9 @@ def table_freezing_size_sweep(tag: str | None = None) -> str:
     head = ["training examples per task", *(SWEEP_COLUMNS[c][0] for c in cols), *(f"{SWEEP_COLUMNS[c][1]} − e" for c in gaps)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n in order:
-        cells = [("—" if pd.isna(mean.at[n, c]) else f"{mean.at[n, c]:.1f}") for c in cols]
-        cells += [("—" if pd.isna(mean.at[n, c] - mean.at[n, "e_full_finetune"]) else f"{mean.at[n, c] - mean.at[n, 'e_full_finetune']:+.1f}") for c in gaps]
+        row = mean.loc[n]
+        cells = ["—" if pd.isna(row[c]) else f"{row[c]:.1f}" for c in cols]
+        cells += ["—" if pd.isna(row[c] - row["e_full_finetune"]) else f"{row[c] - row['e_full_finetune']:+.1f}" for c in gaps]
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
     seeds = f", {len(prov['seeds'])} seeds" if len(prov["seeds"]) > 1 else ""
     return "\n".join(lines) + (f"\n\nMean test score over the three tasks, in %{seeds}. Small sets train at least as many steps as the full one "

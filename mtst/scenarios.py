@@ -255,7 +255,7 @@ def freezing_claims(grid: pd.DataFrame, sweep: pd.DataFrame, drift: pd.DataFrame
     grid: score_table(..., "scenario"); sweep: sweep_table(...); drift/_control: run_head_drift frames."""
     e = "e_full_finetune"
     # The frozen side at its best: the backbone frozen as in the grid, or its heads trained 10× as long on the cache.
-    frozen = sweep[[c for c in ("b_backbone_frozen", "a_feature_extractor_10x") if c in sweep]]
+    frozen = sweep[[c for c in SWEEP_SCENARIOS if c != e and c in sweep]]
     best_frozen, which = frozen.max(axis=1), frozen.idxmax(axis=1)
     small, large = sweep.index.min(), sweep.index.max()
     gap_small = best_frozen[small] - sweep.loc[small, e]
