@@ -327,7 +327,7 @@ def _print_monitor(r: dict) -> None:
 def bench_cache(size: str = "demo", batch_size: int = 32, repeats: int = 1, device: str | None = None) -> dict:
     """Heads trained for one epoch on a frozen encoder: through the encoder at every step, against on the cache.
     Both keep the encoder in eval mode, so they must train the same heads; the test metrics show they do."""
-    from .cache import EncoderEvalMode
+    from .cache import EncoderCache, EncoderEvalMode
     from .data import SIZES, TASKS, load_task
     from .encoder import SentenceEncoder
     from .evaluation import evaluate_all
@@ -353,6 +353,19 @@ def bench_cache(size: str = "demo", batch_size: int = 32, repeats: int = 1, devi
         out["steps"] = res.steps
         out["test_scores"][name] = evaluate_all(model, test).set_index("task")["score"].to_dict()
         heads[name] = {k: v.detach().cpu() for k, v in model.heads.state_dict().items()}
+    # Validation, on the last model: through the encoder, against on a cache of the validation sets built once
+    # (what the Trainer does with cache_encoder=True); the same model must get the same scores either way.
+    val = {t: load_task(t, "validation", size) for t in TASKS}
+    t0 = time.perf_counter()
+    through = evaluate_all(model, val).set_index("task")["score"].to_dict()
+    t1 = time.perf_counter()
+    val_cache = EncoderCache(model, val)
+    t2 = time.perf_counter()
+    on_cache = evaluate_all(model, val, cache=val_cache).set_index("task")["score"].to_dict()
+    t3 = time.perf_counter()
+    out["validation"] = {"examples": len(val_cache), "through_encoder_s": t1 - t0, "cache_build_s": t2 - t1, "cached_s": t3 - t2,
+                         "scores_through_encoder": through, "scores_cached": on_cache, "same_scores": through == on_cache}
+    out["validation"]["ratio_four_validations"] = 4 * (t1 - t0) / (t2 - t1 + 4 * (t3 - t2))  # a run validates 4 times by default
     out["ratio_epoch_through_encoder_over_cached"] = out["epoch_s"]["through_encoder"] / out["epoch_s"]["cached"]
     out["epochs_to_break_even"] = out["cache_build_s"] / max(out["epoch_s"]["through_encoder"] - out["epoch_s"]["cached"], 1e-9)
     out["same_test_scores"] = out["test_scores"]["through_encoder"] == out["test_scores"]["cached"]
@@ -367,6 +380,11 @@ def _print_cache(r: dict) -> None:
     print(f"  building the cache once: {r['cache_build_s']:.2f} s ({r['cache_mib']:.1f} MiB); it pays for itself after {r['epochs_to_break_even']:.2f} epochs")
     print(f"  ratio epoch through encoder / cached = {r['ratio_epoch_through_encoder_over_cached']:.1f}x")
     print(f"  test scores: {r['test_scores']}; identical: {r['same_test_scores']}; max head weight diff {r['max_abs_head_weight_diff']:.1e}")
+    if "validation" in r:  # files written before validation used the cache lack it
+        v = r["validation"]
+        print(f"  validation ({v['examples']} examples): through the encoder {v['through_encoder_s']:.2f} s, on its cache {v['cached_s']:.3f} s "
+              f"after building it once in {v['cache_build_s']:.2f} s; same scores: {v['same_scores']}")
+        print(f"  ratio for a run's four validations, through encoder / cached (build included) = {v['ratio_four_validations']:.1f}x")
 
 
 def bench_poolings(n: int = 1000, batch_size: int = 32, repeats: int = 3, device: str | None = None) -> dict:

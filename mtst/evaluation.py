@@ -5,27 +5,40 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
+from .cache import EncoderCache
 from .data import TaskData
 from .model import MultiTaskModel, word_predictions
 from .training import _autocast, check_task_data, make_batch
 
 
 @torch.no_grad()
-def predict_labels(model: MultiTaskModel, data: TaskData, task: str | None = None, batch_size: int = 64, precision: str = "auto") -> list:
-    """Predicted label ids: one per sentence, or one list per tweet (word level) for token tasks."""
+def predict_labels(model: MultiTaskModel, data: TaskData, task: str | None = None, batch_size: int = 64, precision: str = "auto",
+                   cache: EncoderCache | None = None) -> list:
+    """Predicted label ids: one per sentence, or one list per tweet (word level) for token tasks. With a cache
+    of this data's encoder outputs (`mtst.cache.EncoderCache`, the encoder frozen), only the head runs."""
     task = task or data.name
+    if cache is not None and (task not in cache.labels or cache.size(task) != len(data)):
+        have = f"{cache.size(task)} examples of {task!r}" if task in cache.labels else f"no {task!r} (it holds {sorted(cache.labels)})"
+        raise ValueError(f"the cache holds {have}, not the {len(data)} given: build EncoderCache(model, {{{task!r}: data}}) from this data")
     was_training = model.training
     model.eval()
-    order = sorted(range(len(data)), key=lambda i: -len(data.texts[i]))
+    order = sorted(range(len(data)), key=lambda i: -len(data.texts[i])) if cache is None else list(range(len(data)))
     preds: list = [None] * len(data)
     try:
         with _autocast(model.device, precision):
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
-                batch = make_batch(model, data, idx, with_labels=False)
-                logits = model(batch, [task])[task].float().argmax(-1).cpu()
+                if cache is None:
+                    batch = make_batch(model, data, idx, with_labels=False)
+                    logits, word_ids = model(batch, [task])[task], batch.get("word_ids")
+                else:
+                    logits, word_ids = model.heads[task](cache.batch(task, idx, model.device)[0]), None
+                logits = logits.float().argmax(-1).cpu()
                 for r, i in enumerate(idx):
-                    preds[i] = word_predictions(logits[r].tolist(), batch["word_ids"][r]) if data.kind == "token" else int(logits[r])
+                    if data.kind == "token":
+                        preds[i] = word_predictions(logits[r].tolist(), word_ids[r] if cache is None else cache.word_ids[task][i])
+                    else:
+                        preds[i] = int(logits[r])
     finally:
         model.train(was_training)
     if data.kind == "token":
@@ -34,12 +47,13 @@ def predict_labels(model: MultiTaskModel, data: TaskData, task: str | None = Non
     return preds
 
 
-def evaluate(model: MultiTaskModel, data: TaskData, task: str | None = None, batch_size: int = 64, precision: str = "auto") -> dict:
+def evaluate(model: MultiTaskModel, data: TaskData, task: str | None = None, batch_size: int = 64, precision: str = "auto",
+             cache: EncoderCache | None = None) -> dict:
     """accuracy and macro-F1 (sentence tasks), entity-level precision/recall/F1 by seqeval (token tasks).
-    `score` is the headline: accuracy, or entity F1."""
+    `score` is the headline: accuracy, or entity F1. `cache`: as in `predict_labels`."""
     task = task or data.name
     check_task_data(task, data, len(model.label_names[task]))
-    preds = predict_labels(model, data, task, batch_size, precision)
+    preds = predict_labels(model, data, task, batch_size, precision, cache)
     if data.kind == "token":
         from seqeval.metrics import f1_score, precision_score, recall_score
 

@@ -622,6 +622,11 @@ def table_benchmarks() -> str:
             res = (f"one epoch of head training on a frozen encoder ({r['steps']} steps, size {r['size']}): through the encoder "
                    f"{r['epoch_s']['through_encoder']:.1f} s, on the cache {r['epoch_s']['cached']:.2f} s (**{r['ratio_epoch_through_encoder_over_cached']:.0f}×**); "
                    f"building the cache {r['cache_build_s']:.0f} s, paid back after {r['epochs_to_break_even']:.1f} epochs; identical test scores: {r['same_test_scores']}")
+            if "validation" in r:
+                v = r["validation"]
+                res += (f"; validating {v['examples']} examples: through the encoder {v['through_encoder_s']:.1f} s, on their cache "
+                        f"{v['cached_s']:.2f} s after building it in {v['cache_build_s']:.1f} s, so a run's four validations "
+                        f"**{v['ratio_four_validations']:.1f}×** faster; identical validation scores: {v['same_scores']}")
         elif r["benchmark"] == "monitor":
             res = f"training step with the GradientMonitor recording every step / without: **{r['ratio_monitored_over_plain']:.3f}×**"
             if "ratio_grads_only_over_plain" in r:
@@ -732,23 +737,32 @@ SWEEP_COLUMNS = {"b_backbone_frozen": ("backbone frozen (b)", "b"), "a_feature_e
 
 def table_freezing_size_sweep(tag: str | None = None) -> str:
     """Mean test score per training-set size and scenario, and frozen − full for each frozen scenario the file
-    holds beside full fine-tuning; a round that ran only some scenarios shows only their columns."""
+    holds beside full fine-tuning; a round that ran only some scenarios shows only their columns. A cell with
+    fewer seeds than the file says how many it has, and a gap pairs each seed with the same seed of e."""
     df, prov = load("freezing_size_sweep", tag)
-    s = summarize(df)
-    s[["scenario", "n"]] = s.setting.str.split("@", expand=True)
-    mean = s.groupby(["n", "scenario"])["mean"].mean().mul(100).unstack("scenario")
-    order = sorted(mean.index, key=lambda n: float("inf") if n == "all" else int(n))
-    cols = [c for c in SWEEP_COLUMNS if c in mean]
+    d = df[df.metric == "score"]
+    runs = d.groupby(["setting", "seed"]).value.mean().mul(100).reset_index()  # one run's mean over its tasks
+    runs[["scenario", "n"]] = runs.setting.str.split("@", expand=True)
+    runs = runs.pivot_table(index=["n", "seed"], columns="scenario", values="value")
+    order = sorted(runs.index.unique("n"), key=lambda n: float("inf") if n == "all" else int(n))
+    cols = [c for c in SWEEP_COLUMNS if c in runs]
     gaps = [c for c in cols if c != "e_full_finetune" and "e_full_finetune" in cols]
+    seeds = len(prov["seeds"])
+
+    def cell(values: pd.Series, fmt: str) -> str:
+        v = values.dropna()
+        if v.empty:
+            return "—"
+        return format(v.mean(), fmt) + ("" if len(v) == seeds else f" ({len(v)} seed{'s' if len(v) > 1 else ''})")
+
     head = ["training examples per task", *(SWEEP_COLUMNS[c][0] for c in cols), *(f"{SWEEP_COLUMNS[c][1]} − e" for c in gaps)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n in order:
-        row = mean.loc[n]
-        cells = ["—" if pd.isna(row[c]) else f"{row[c]:.1f}" for c in cols]
-        cells += ["—" if pd.isna(row[c] - row["e_full_finetune"]) else f"{row[c] - row['e_full_finetune']:+.1f}" for c in gaps]
+        at = runs.loc[n]
+        cells = [cell(at[c], ".1f") for c in cols] + [cell(at[c] - at["e_full_finetune"], "+.1f") for c in gaps]
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
-    seeds = f", {len(prov['seeds'])} seeds" if len(prov["seeds"]) > 1 else ""
-    return "\n".join(lines) + (f"\n\nMean test score over the three tasks, in %{seeds}. Small sets train at least as many steps as the full one "
+    several = f", {seeds} seeds" if seeds > 1 else ""
+    return "\n".join(lines) + (f"\n\nMean test score over the three tasks, in %{several}. Small sets train at least as many steps as the full one "
                                f"(a 10×: ten times that, on the cache). Provenance: {provenance_line(prov)}.")
 
 

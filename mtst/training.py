@@ -47,7 +47,7 @@ class TrainConfig:
     device: str | None = None  # None: CUDA when present
     seed: int = 0
     progress: bool = True  # a tqdm bar over the steps
-    cache_encoder: bool = False  # encoder frozen: encode the training data once and train the heads on the cache
+    cache_encoder: bool = False  # encoder frozen: encode the training and validation data once; heads train and validate on the cache
     weighting: str = "equal"  # how task losses combine: "equal" (loss_weights), "uncertainty" (learned), "pcgrad"
     all_tasks_per_step: bool = False  # one batch of every task per step (always on for pcgrad); steps=None then
     # means epochs × the largest task's batches
@@ -234,6 +234,7 @@ class Trainer:
         self.step = 0
         self._task_losses: dict[str, torch.Tensor] = {}  # this step's loss per task before uncertainty weighting
         self.cache = None  # an EncoderCache, built at the start of run() when cfg.cache_encoder
+        self.val_cache = None  # and one of the validation sets, so that validating runs only the heads
         self.cache_build_s = 0.0
         self._rng = np.random.default_rng(cfg.seed)
         self._queues: dict[str, list[int]] = {t: [] for t in train_data}
@@ -257,7 +258,7 @@ class Trainer:
     def evaluate(self) -> dict[str, dict]:
         from .evaluation import evaluate
 
-        metrics = {t: evaluate(self.model, d, t, precision=self.config.precision) for t, d in self.validation.items()}
+        metrics = {t: evaluate(self.model, d, t, precision=self.config.precision, cache=self.val_cache) for t, d in self.validation.items()}
         for t, m in metrics.items():
             self.rows.append({"step": self.step, "task": t, "phase": "validation", **m})
         if metrics:
@@ -368,6 +369,8 @@ class Trainer:
 
             t_cache = time.perf_counter()
             self.cache = EncoderCache(model, self.train_data, progress=cfg.progress)
+            if self.validation:
+                self.val_cache = EncoderCache(model, self.validation, progress=cfg.progress)
             self.cache_build_s = time.perf_counter() - t_cache
         bar = tqdm(self.schedule, desc="train", disable=not cfg.progress, leave=False)
         for task in bar:

@@ -46,6 +46,29 @@ def test_cache_and_no_cache_train_the_same_heads(small_encoder, data):
     assert moved, "the heads did not train"
 
 
+def test_validation_on_the_cache_scores_what_the_encoder_scores_and_runs_the_encoder_once(small_encoder, data):
+    val = {t: mtst.load_task(t, "validation", "ci").subset(20) for t in mtst.TASKS}
+    history, calls = {}, {}
+    for cached in (False, True):
+        model = mtst.freeze(mtst.MultiTaskModel.for_tasks(copy.deepcopy(small_encoder), data, seed=0), "encoder")
+        calls[cached] = 0
+
+        def count(*_, key=cached):
+            calls[key] += 1
+
+        model.encoder.register_forward_hook(count)
+        trainer = mtst.Trainer(model, data, _cfg(cache_encoder=cached, keep_best=False), validation=val, callbacks=[EncoderEvalMode()])
+        res = trainer.run()
+        history[cached] = res.history[res.history.phase == "validation"].set_index(["step", "task"]).score
+    assert len(history[True]) == 4 * len(mtst.TASKS)  # four validations
+    pd.testing.assert_series_equal(history[False], history[True])
+    # cached: one encoder pass per task for the training cache and one for the validation cache, none after;
+    # uncached: one per training step and per task at each of the four validations
+    assert calls[True] == 2 * len(mtst.TASKS) and calls[False] == 6 + 4 * len(mtst.TASKS)
+    with pytest.raises(ValueError, match="holds 20 examples of 'topic', not the 24 given"):
+        mtst.evaluate(model, data["topic"], "topic", cache=trainer.val_cache)
+
+
 def test_cache_needs_a_frozen_encoder(small_encoder, data):
     model = mtst.MultiTaskModel.for_tasks(copy.deepcopy(small_encoder), data, seed=0)
     before = [p.detach().clone() for p in model.parameters()]

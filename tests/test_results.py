@@ -218,6 +218,16 @@ def test_the_size_sweep_table_shows_the_scenarios_its_file_holds(monkeypatch, tm
     table = results.table_freezing_size_sweep("cpu-full")  # a round of one scenario: its column alone, no gap to claim
     assert table.splitlines()[0] == "| training examples per task | frozen, heads 10× as long (a 10×) |"
     assert "| 100 | 50.0 |" in table and "seeds" not in table.split("Provenance")[0]
+    # A later unit of e on one seed of a two-seed file: its cells say so, and its gap pairs seed 0 with seed 0.
+    two = rows({"a_feature_extractor_10x": 0.5}, seeds=(0, 1))
+    two.loc[two.seed == 1, "value"] += 0.2
+    e = rows({"e_full_finetune": 0.6}, seeds=(0,))
+    pd.concat([two, e[e.setting == "e_full_finetune@100"]]).to_csv(tmp_path / "freezing_size_sweep.cpu-full.csv", index=False)
+    (tmp_path / "freezing_size_sweep.cpu-full.json").write_text(json.dumps({**prov, "seeds": [0, 1]}))
+    table = results.table_freezing_size_sweep("cpu-full")
+    assert table.splitlines()[0] == ("| training examples per task | frozen, heads 10× as long (a 10×) | full fine-tuning (e) | a 10× − e |")
+    assert "| 100 | 60.0 | 60.0 (1 seed) | -10.0 (1 seed) |" in table  # a 10× is 50 on seed 0, 70 on seed 1
+    assert "| all | 70.0 | — | — |" in table and "in %, 2 seeds." in table
 
 
 def test_a_precision_override_reaches_the_recipe_and_its_provenance(monkeypatch, tmp_path):
