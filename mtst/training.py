@@ -285,6 +285,10 @@ class Trainer:
             return
         part_of = {id(p): part for part, params in model_parts(self.model).items() for _, p in params}
         parts = sorted({part_of.get(id(p), "?") for p in new})
+        if self.cache is not None and {id(p) for p in new} & {id(p) for p in self.model.encoder.parameters()}:
+            raise ValueError(f"{', '.join(parts)} became trainable at step {self.step}, but cache_encoder=True trains the heads on "
+                             f"cached encoder outputs, so the encoder would never learn; train with cache_encoder=False to "
+                             f"unfreeze it during a run")
         if self._custom_groups:
             raise ValueError(f"{', '.join(parts)} became trainable at step {self.step}, but the param groups passed to the Trainer "
                              f"do not hold it, so it would get gradients and never change; build the groups before freezing "

@@ -69,6 +69,17 @@ def test_validation_on_the_cache_scores_what_the_encoder_scores_and_runs_the_enc
         mtst.evaluate(model, data["topic"], "topic", cache=trainer.val_cache)
 
 
+def test_unfreezing_the_encoder_during_a_cached_run_is_refused(small_encoder, data):
+    """On the cache no gradient reaches the encoder: a layer unfrozen mid-run would silently never learn."""
+    from mtst.freezing import GradualUnfreezing
+
+    model = mtst.freeze(mtst.MultiTaskModel.for_tasks(copy.deepcopy(small_encoder), data, seed=0), "encoder")
+    trainer = mtst.Trainer(model, data, _cfg(cache_encoder=True), callbacks=[EncoderEvalMode(), GradualUnfreezing(every=2)])
+    with pytest.raises(ValueError, match="layer_5 became trainable at step 3, but cache_encoder=True"):
+        trainer.run()
+    assert all(torch.equal(a, b) for a, b in zip(model.encoder.parameters(), small_encoder.parameters()))
+
+
 def test_cache_needs_a_frozen_encoder(small_encoder, data):
     model = mtst.MultiTaskModel.for_tasks(copy.deepcopy(small_encoder), data, seed=0)
     before = [p.detach().clone() for p in model.parameters()]
