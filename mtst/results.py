@@ -518,10 +518,12 @@ def merge(experiment: str, sources: list[Path], tag: str | None = None) -> Path:
     prov["seeds"] = sorted({s for p in provs for s in p["seeds"]})
     prov["wall_time_s"] = round(sum(p["wall_time_s"] for p in provs), 1)
     prov["date"] = max(p["date"] for p in provs)
-    notes = {p.get("notes") or "no notes" for p in provs}
+    notes: dict[str, set] = {}  # each distinct note, once, with the seeds of the runs that carry it
+    for p in provs:
+        notes.setdefault(p.get("notes") or "no notes", set()).update(p["seeds"])
     runs = f"{len(provs)} run{'s' if len(provs) > 1 else ''}"
-    prov["notes"] = (f"merged from {runs}: {notes.pop()}" if len(notes) == 1 else
-                     f"merged from {runs}: " + " | ".join(f"seeds {p['seeds']}: {p.get('notes') or 'no notes'}" for p in provs))
+    prov["notes"] = (f"merged from {runs}: {next(iter(notes))}" if len(notes) == 1 else
+                     f"merged from {runs}: " + " | ".join(f"seeds {sorted(seeds)}: {note}" for note, seeds in notes.items()))
     RESULTS_DIR.mkdir(exist_ok=True)
     csv = _path(experiment, tag)
     df[COLUMNS].to_csv(csv, index=False)

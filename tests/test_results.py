@@ -81,6 +81,13 @@ def test_merge_joins_runs_of_one_recipe(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(merged.sort_values(key).reset_index(drop=True), df.sort_values(key).reset_index(drop=True))
     assert mprov["seeds"] == sorted(prov["seeds"]) and mprov["wall_time_s"] == 10.0 * len(dirs)
     assert mprov["notes"].startswith(f"merged from {len(dirs)} runs") and "call 0" in mprov["notes"]
+    # runs that carry the same note (later units of one round) are listed once, with all their seeds
+    for d in dirs[1:]:
+        j = d / "freezing.json"
+        j.write_text(json.dumps({**json.loads(j.read_text()), "notes": "a later round"}))
+    results.merge("freezing", dirs)
+    notes = json.loads((tmp_path / "out" / "freezing.json").read_text())["notes"]
+    assert notes == f"merged from {len(dirs)} runs: seeds [0]: call 0 | seeds {sorted(prov['seeds'])[1:]}: a later round"
 
 
 def test_merge_refuses_overlaps_and_mixed_recipes(tmp_path, monkeypatch):
