@@ -493,6 +493,28 @@ def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, note
             write_done(name, partial=True)
 
 
+_MERGED_NOTE = re.compile(r"merged from (\d+) runs?: (.*)", re.S)
+_SEEDS_PART = re.compile(r"seeds \[([\d, ]*)\]: ")
+
+
+def _note_parts(note: str, seeds: list[int]) -> tuple[int, list[tuple[str, set]]]:
+    """A results file's note as (number of runs, [(note, seeds)]). A merged file's note is split back into the
+    notes of its runs, so that merging it again lists each run's note once instead of nesting "merged from" notes."""
+    m = _MERGED_NOTE.fullmatch(note)
+    if not m:
+        return 1, [(note, set(seeds))]
+    n, body = int(m[1]), m[2]
+    if not _SEEDS_PART.match(body):
+        return n, _note_parts(body, seeds)[1]
+    runs, parts = n, []
+    for part in re.split(r" \| (?=seeds \[)", body):
+        head = _SEEDS_PART.match(part)
+        inner_runs, inner = _note_parts(part[head.end():], [int(x) for x in head[1].split(",") if x.strip()])
+        runs += inner_runs - 1  # a merged source counted as one of the n runs held inner_runs
+        parts += inner
+    return runs, parts
+
+
 def merge(experiment: str, sources: list[Path], tag: str | None = None) -> Path:
     """One results file from several runs of the same experiment (a grid split over device calls): the rows of
     each, the union of their seeds, the sum of their wall times; refused unless the commit, size, config and hardware
@@ -519,9 +541,13 @@ def merge(experiment: str, sources: list[Path], tag: str | None = None) -> Path:
     prov["wall_time_s"] = round(sum(p["wall_time_s"] for p in provs), 1)
     prov["date"] = max(p["date"] for p in provs)
     notes: dict[str, set] = {}  # each distinct note, once, with the seeds of the runs that carry it
+    n_runs = 0
     for p in provs:
-        notes.setdefault(p.get("notes") or "no notes", set()).update(p["seeds"])
-    runs = f"{len(provs)} run{'s' if len(provs) > 1 else ''}"
+        n, parts = _note_parts(p.get("notes") or "no notes", p["seeds"])
+        n_runs += n
+        for note, seeds in parts:
+            notes.setdefault(note, set()).update(seeds)
+    runs = f"{n_runs} run{'s' if n_runs > 1 else ''}"
     prov["notes"] = (f"merged from {runs}: {next(iter(notes))}" if len(notes) == 1 else
                      f"merged from {runs}: " + " | ".join(f"seeds {sorted(seeds)}: {note}" for note, seeds in notes.items()))
     RESULTS_DIR.mkdir(exist_ok=True)

@@ -88,6 +88,17 @@ def test_merge_joins_runs_of_one_recipe(tmp_path, monkeypatch):
     results.merge("freezing", dirs)
     notes = json.loads((tmp_path / "out" / "freezing.json").read_text())["notes"]
     assert notes == f"merged from {len(dirs)} runs: seeds [0]: call 0 | seeds {sorted(prov['seeds'])[1:]}: a later round"
+    # merging a merged file again lists its runs' notes, not a "merged from" note inside another
+    again = tmp_path / "again"
+    again.mkdir()
+    for f in ("freezing.csv", "freezing.json"):
+        (again / f).write_text((tmp_path / "out" / f).read_text())
+    extra = _split_by_seed(tmp_path / "extra", "freezing")[0][0]
+    (extra / "freezing.csv").write_text(pd.read_csv(extra / "freezing.csv").assign(seed=9).to_csv(index=False))
+    (extra / "freezing.json").write_text(json.dumps({**json.loads((extra / "freezing.json").read_text()), "seeds": [9], "notes": "seed 9"}))
+    results.merge("freezing", [again, extra])
+    notes = json.loads((tmp_path / "out" / "freezing.json").read_text())["notes"]
+    assert notes == f"merged from {len(dirs) + 1} runs: seeds [0]: call 0 | seeds {sorted(prov['seeds'])[1:]}: a later round | seeds [9]: seed 9"
 
 
 def test_merge_refuses_overlaps_and_mixed_recipes(tmp_path, monkeypatch):
