@@ -764,9 +764,10 @@ SWEEP_COLUMNS = {"b_backbone_frozen": ("backbone frozen (b)", "b"), "a_feature_e
 
 
 def table_freezing_size_sweep(tag: str | None = None) -> str:
-    """Mean test score per training-set size and scenario, and frozen − full for each frozen scenario the file
-    holds beside full fine-tuning; a round that ran only some scenarios shows only their columns. A cell with
-    fewer seeds than the file says how many it has, and a gap pairs each seed with the same seed of e."""
+    """Mean test score per training-set size and scenario (± std over seeds where a cell has more than one), and
+    frozen − full for each frozen scenario the file holds beside full fine-tuning; a round that ran only some
+    scenarios shows only their columns. A cell with fewer seeds than the file says how many it has, and a gap pairs
+    each seed with the same seed of e, so its spread is the spread of the per-seed gaps."""
     df, prov = load("freezing_size_sweep", tag)
     d = df[df.metric == "score"]
     runs = d.groupby(["setting", "seed"]).value.mean().mul(100).reset_index()  # one run's mean over its tasks
@@ -781,7 +782,8 @@ def table_freezing_size_sweep(tag: str | None = None) -> str:
         v = values.dropna()
         if v.empty:
             return "—"
-        return format(v.mean(), fmt) + ("" if len(v) == seeds else f" ({len(v)} seed{'s' if len(v) > 1 else ''})")
+        spread = f" ± {v.std(ddof=1):.1f}" if len(v) > 1 else ""
+        return format(v.mean(), fmt) + spread + ("" if len(v) == seeds else f" ({len(v)} seed{'s' if len(v) > 1 else ''})")
 
     head = ["training examples per task", *(SWEEP_COLUMNS[c][0] for c in cols), *(f"{SWEEP_COLUMNS[c][1]} − e" for c in gaps)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -789,7 +791,7 @@ def table_freezing_size_sweep(tag: str | None = None) -> str:
         at = runs.loc[n]
         cells = [cell(at[c], ".1f") for c in cols] + [cell(at[c] - at["e_full_finetune"], "+.1f") for c in gaps]
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
-    several = f", {seeds} seeds" if seeds > 1 else ""
+    several = f", mean ± std over {seeds} seeds" if seeds > 1 else ""
     return "\n".join(lines) + (f"\n\nMean test score over the three tasks, in %{several}. Small sets train at least as many steps as the full one "
                                f"(a 10×: ten times that, on the cache). Provenance: {provenance_line(prov)}.")
 

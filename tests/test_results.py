@@ -229,8 +229,9 @@ def test_the_size_sweep_table_shows_the_scenarios_its_file_holds(monkeypatch, tm
     table = results.table_freezing_size_sweep()
     assert table.splitlines()[0] == ("| training examples per task | backbone frozen (b) | frozen, heads 10× as long (a 10×) | "
                                      "full fine-tuning (e) | b − e | a 10× − e |")
-    assert "| 100 | 30.0 | 50.0 | 60.0 | -30.0 | -10.0 |" in table and "| all | 40.0 | 60.0 | 70.0 | -30.0 | -10.0 |" in table
-    assert "in %, 2 seeds." in table
+    assert "| 100 | 30.0 ± 0.0 | 50.0 ± 0.0 | 60.0 ± 0.0 | -30.0 ± 0.0 | -10.0 ± 0.0 |" in table
+    assert "| all | 40.0 ± 0.0 | 60.0 ± 0.0 | 70.0 ± 0.0 | -30.0 ± 0.0 | -10.0 ± 0.0 |" in table
+    assert "in %, mean ± std over 2 seeds." in table
     rows({"a_feature_extractor_10x": 0.5}, seeds=(0,)).to_csv(tmp_path / "freezing_size_sweep.cpu-full.csv", index=False)
     (tmp_path / "freezing_size_sweep.cpu-full.json").write_text(json.dumps({**prov, "seeds": [0]}))
     table = results.table_freezing_size_sweep("cpu-full")  # a round of one scenario: its column alone, no gap to claim
@@ -244,8 +245,8 @@ def test_the_size_sweep_table_shows_the_scenarios_its_file_holds(monkeypatch, tm
     (tmp_path / "freezing_size_sweep.cpu-full.json").write_text(json.dumps({**prov, "seeds": [0, 1]}))
     table = results.table_freezing_size_sweep("cpu-full")
     assert table.splitlines()[0] == ("| training examples per task | frozen, heads 10× as long (a 10×) | full fine-tuning (e) | a 10× − e |")
-    assert "| 100 | 60.0 | 60.0 (1 seed) | -10.0 (1 seed) |" in table  # a 10× is 50 on seed 0, 70 on seed 1
-    assert "| all | 70.0 | — | — |" in table and "in %, 2 seeds." in table
+    assert "| 100 | 60.0 ± 14.1 | 60.0 (1 seed) | -10.0 (1 seed) |" in table  # a 10× is 50 on seed 0, 70 on seed 1
+    assert "| all | 70.0 ± 14.1 | — | — |" in table and "in %, mean ± std over 2 seeds." in table
 
 
 def test_a_precision_override_reaches_the_recipe_and_its_provenance(monkeypatch, tmp_path):
