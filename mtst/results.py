@@ -792,7 +792,7 @@ def table_freezing_size_sweep(tag: str | None = None) -> str:
         cells = [cell(at[c], ".1f") for c in cols] + [cell(at[c] - at["e_full_finetune"], "+.1f") for c in gaps]
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
     several = f", mean ± std over {seeds} seeds" if seeds > 1 else ""
-    return "\n".join(lines) + (f"\n\nMean test score over the three tasks, in %{several}. Small sets train at least as many steps as the full one "
+    return "\n".join(lines) + (f"\n\nEach run's test score averaged over the three tasks, in %{several}. Small sets train at least as many steps as the full one "
                                f"(a 10×: ten times that, on the cache). Provenance: {provenance_line(prov)}.")
 
 
