@@ -8,6 +8,11 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 # Root (as in CI and these containers) must say so to JupyterLab.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PORT ?= 8888
+# glibc hands large freed blocks back to the OS at once, so each training step on a CPU maps its activations anew and
+# faults every page in again; kept in the heap they are reused (tools/bench_malloc.py times both side by side).
+# Everything make starts inherits these: JupyterLab and its kernels, pytest, mtst.results.
+export MALLOC_MMAP_THRESHOLD_ ?= 1073741824
+export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 
 .PHONY: lab test unit notebooks e2e chromium lint demo results bench lock clean
 
