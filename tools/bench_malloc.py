@@ -11,11 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
-TUNED = {"MALLOC_MMAP_THRESHOLD_": "1073741824", "MALLOC_TRIM_THRESHOLD_": "4294967296"}
+# The tuned contender is exactly what the Makefile exports, read from it, so the two cannot drift apart.
+TUNED = dict(re.findall(r"^export (MALLOC_\w+_) \?= (\d+)$", (Path(__file__).parents[1] / "Makefile").read_text(), re.M))
+if not TUNED:
+    raise SystemExit("the Makefile exports no MALLOC_* setting: nothing to compare against glibc's defaults")
 UNTUNED = tuple(TUNED)
 
 CHILD = r"""
