@@ -148,11 +148,13 @@ def _kernel_state(lab, name: str) -> str:
     return ", ".join(states) or "no session"
 
 
-def _diagnosis(page, lab, name: str) -> str:
-    """What a failed run looked like: the kernel's state, any open dialog, and the end of the JupyterLab log."""
+def _diagnosis(page, lab, name: str, shot: str | None = None) -> str:
+    """What a failed run looked like: the kernel's state, any open dialog, the end of the JupyterLab log, and with
+    `shot`, a screenshot named by that suffix."""
     dialogs = page.locator(".jp-Dialog")
     dialog = dialogs.first.inner_text()[:300] if dialogs.count() else "none"
-    return (f"kernel: {_kernel_state(lab, name)}; dialog: {dialog!r}\n"
+    where = f"; screenshot: {_shot(page, name, shot).relative_to(ROOT)}" if shot else ""
+    return (f"kernel: {_kernel_state(lab, name)}; dialog: {dialog!r}{where}\n"
             f"end of the JupyterLab log:\n{lab[3].read_text(errors='replace')[-2000:]}")
 
 
@@ -186,7 +188,7 @@ def _run_notebook(browser, lab, name: str):
     prompts = panel.locator(".jp-CodeCell .jp-InputPrompt")
     _accept_dialog(page, 3000)
     _until(lambda: _kernel_state(lab, name) == "idle", START_TIMEOUT_S,
-           lambda: f"{name}: the kernel did not start (not idle within {START_TIMEOUT_S} s; {_diagnosis(page, lab, name)})")
+           lambda: f"{name}: the kernel did not start (not idle within {START_TIMEOUT_S} s; {_diagnosis(page, lab, name, '-no-kernel')})")
     for attempt in (1, 2):
         _run_all(page)
         deadline = time.monotonic() + FIRST_CELL_S
@@ -194,20 +196,19 @@ def _run_notebook(browser, lab, name: str):
             time.sleep(1)
         if ran(prompts.first.inner_text()):
             break
-        _shot(page, name, f"-not-started-{attempt}")
         if attempt == 2:
             pytest.fail(f"{name}: Run All twice, and the first cell had not run {FIRST_CELL_S} s after either; "
-                        f"{_diagnosis(page, lab, name)}")
+                        f"{_diagnosis(page, lab, name, '-not-started-2')}")
+        _shot(page, name, "-not-started-1")
     deadline = time.monotonic() + RUN_TIMEOUT_S[name]
     while True:
         texts = prompts.all_inner_texts()
         if texts and all(ran(t) for t in texts):
             break
         if time.monotonic() > deadline:
-            _shot(page, name, "-timeout")
             pending = [i for i, t in enumerate(texts) if not ran(t)]
             pytest.fail(f"{name}: {len(pending)} of {len(texts)} code cells (from cell {pending[0]}) had not finished "
-                        f"after {RUN_TIMEOUT_S[name]} s; {_diagnosis(page, lab, name)}")
+                        f"after {RUN_TIMEOUT_S[name]} s; {_diagnosis(page, lab, name, '-timeout')}")
         time.sleep(1)
     return page
 
