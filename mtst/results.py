@@ -49,7 +49,8 @@ def full_config(size: str, seed: int):
         schedule="linear",
         sampler="proportional",
         seed=seed,
-        progress=False,
+        # --progress (MTST_RESULTS_PROGRESS): a bar over each run's steps; how a run is shown, not part of its recipe.
+        progress=os.environ.get("MTST_RESULTS_PROGRESS") == "1",
     )
 
 
@@ -404,6 +405,7 @@ def write(experiment: str, rows: list[dict], size: str, seeds: list[int], wall: 
     df.to_csv(csv, index=False)
     cfg = asdict((tuned_config if experiment == "tuned_recipe" else full_config)(size, seeds[0])) if experiment in EXPERIMENTS else asdict(TrainConfig())
     cfg.pop("seed", None)
+    cfg.pop("progress", None)
     prov = provenance(experiment=experiment, size=size, seeds=seeds, wall_time_s=round(wall, 1), config=cfg, notes=notes)
     csv.with_suffix(".json").write_text(json.dumps({k: prov[k] for k in PROVENANCE_KEYS}, indent=2))
     return csv
@@ -796,8 +798,10 @@ def table_freezing_size_sweep(tag: str | None = None) -> str:
                                f"(a 10×: ten times that, on the cache). Provenance: {provenance_line(prov)}.")
 
 
-def table_head_drift() -> str:
-    df, prov = load("head_drift")
+def table_head_drift(tag: str | None = None) -> str:
+    """Claim F3: the frozen sentiment head's validation accuracy while the encoder trains on topic + NER, and the
+    control with the encoder frozen too; `tag` reads results/head_drift.<tag>.csv (another round or machine)."""
+    df, prov = load("head_drift", tag)
     start = df[df.steps == 0].set_index(["setting", "seed"]).value
     df = df.assign(drift=df.value - start.loc[list(zip(df.setting, df.seed))].to_numpy())  # each seed against its own start
     g = df.groupby(["setting", "steps"])
@@ -948,6 +952,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
                    help="override the recipe's precision (auto: bf16 on CUDA, fp32 on CPU; recorded in the provenance)")
     p.add_argument("--eval-every", type=int, default=None, help="validate every N steps instead of 4 times a run (recorded)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a bar over each run's steps (default: when stderr is a terminal and --jobs is 1)")
     p.add_argument("--notes", default="", help="what the provenance should say about this run (budget cuts, machine)")
     p.add_argument("--out", type=Path, default=None, help="also copy each results file here as soon as it is written")
     p.add_argument("--deadline-s", type=float, default=None, help="with --jobs: stop runs still going after this many seconds and "
@@ -980,6 +986,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MTST_RESULTS_PRECISION"] = args.precision
     if args.eval_every is not None:
         os.environ["MTST_RESULTS_EVAL_EVERY"] = str(args.eval_every)
+    show = args.progress if args.progress is not None else (sys.stderr.isatty() and args.jobs <= 1 and not args.part)
+    os.environ["MTST_RESULTS_PROGRESS"] = "1" if show else "0"
     warnings.filterwarnings("ignore", message=".*truncated")
     if args.part:  # a child process of --jobs: one experiment, one seed, rows to a JSON file
         rows = EXPERIMENTS[args.experiments[0]](args.size, args.seeds[0], args.unit)

@@ -358,3 +358,38 @@ def test_fit_and_test_builds_sentence_heads_with_the_hidden_layer_asked_for():
     _, _, model = results.fit_and_test(train, train, train, cfg, max_length=32, hidden=16)
     linears = [m for m in model.heads["sentiment"].modules() if isinstance(m, torch.nn.Linear)]
     assert [tuple(m.weight.shape) for m in linears] == [(16, 384), (2, 16)]
+
+
+def test_the_head_drift_table_reads_a_tagged_round_and_shows_each_setting_it_holds(monkeypatch, tmp_path):
+    _, prov = results.load("head_drift")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+
+    def rows(setting: str, scores: list[float], seeds=(0,)) -> list[dict]:
+        return [{"experiment": "head_drift", "setting": setting, "seed": s, "task": "sentiment", "metric": f"score@{10 * i}",
+                 "value": v + 0.01 * s, "steps": 10 * i, "wall_time_s": 1.0} for s in seeds for i, v in enumerate(scores)]
+
+    one = pd.DataFrame(rows("encoder_trains", [0.80, 0.78, 0.79]), columns=results.COLUMNS)
+    one.to_csv(tmp_path / "head_drift.cpu-full.csv", index=False)
+    (tmp_path / "head_drift.cpu-full.json").write_text(json.dumps({**prov, "size": "full", "seeds": [0]}))
+    with pytest.raises(FileNotFoundError):
+        results.table_head_drift()  # the main file is not there: the tag picks the file
+    table = results.table_head_drift("cpu-full")
+    assert "| 10 | 78.0 | -2.0 | – |" in table  # one seed: no spread; the control was not run: a dash
+    assert "size `full`, seeds [0]" in table and "means over seeds" not in table
+    both = pd.DataFrame(rows("encoder_trains", [0.80, 0.78, 0.79], seeds=(0, 1)) + rows("control_encoder_frozen", [0.80, 0.80, 0.80], seeds=(0, 1)),
+                        columns=results.COLUMNS)
+    both.to_csv(tmp_path / "head_drift.csv", index=False)
+    (tmp_path / "head_drift.json").write_text(json.dumps({**prov, "seeds": [0, 1]}))
+    table = results.table_head_drift()
+    assert "| 20 | 79.5 | -1.0 ± 0.0 | +0.0 ± 0.0 |" in table  # each seed against its own start (seed 1 starts at 81)
+
+
+def test_the_progress_bar_is_shown_on_request_and_left_out_of_the_recipe(monkeypatch, tmp_path):
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    monkeypatch.setenv("MTST_RESULTS_PROGRESS", "1")
+    assert results.full_config("ci", 0).progress
+    monkeypatch.setenv("MTST_RESULTS_PROGRESS", "0")
+    assert not results.full_config("ci", 0).progress
+    results.write("head_drift", [], "ci", [0], 1.0)
+    config = json.loads((tmp_path / "head_drift.json").read_text())["config"]
+    assert "progress" not in config and config["batch_size"] == 32  # a run shown with a bar merges with one without
