@@ -921,6 +921,7 @@ SECTIONS = {"benchmarks": table_benchmarks, "notebook-times": table_notebook_tim
             "tuned-recipe": table_tuned_recipe, "tuned-recipe-cpu-bf16": lambda: table_tuned_recipe("cpu-bf16"), "precision": table_precision, "precision-cpu-demo": lambda: table_precision("cpu-demo"),
             "freezing": table_freezing, "freezing-size-sweep": table_freezing_size_sweep,
             "freezing-size-sweep-cpu-full": lambda: table_freezing_size_sweep("cpu-full"), "head-drift": table_head_drift,
+            "head-drift-cpu-full": lambda: table_head_drift("cpu-full"),
             "layerwise-lr": table_layerwise_lr, "loss-weighting": table_loss_weighting}
 
 
