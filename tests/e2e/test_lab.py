@@ -148,13 +148,12 @@ def _kernel_state(lab, name: str) -> str:
     return ", ".join(states) or "no session"
 
 
-def _diagnosis(page, lab, name: str, shot: str | None = None) -> str:
-    """What a failed run looked like: the kernel's state, any open dialog, the end of the JupyterLab log, and with
-    `shot`, a screenshot named by that suffix."""
+def _diagnosis(page, lab, name: str, shot: str) -> str:
+    """What a failed run looked like: the kernel's state, any open dialog, a screenshot (its name ends in `shot`)
+    and the end of the JupyterLab log."""
     dialogs = page.locator(".jp-Dialog")
     dialog = dialogs.first.inner_text()[:300] if dialogs.count() else "none"
-    where = f"; screenshot: {_shot(page, name, shot).relative_to(ROOT)}" if shot else ""
-    return (f"kernel: {_kernel_state(lab, name)}; dialog: {dialog!r}{where}\n"
+    return (f"kernel: {_kernel_state(lab, name)}; dialog: {dialog!r}; screenshot: {_shot(page, name, shot).relative_to(ROOT)}\n"
             f"end of the JupyterLab log:\n{lab[3].read_text(errors='replace')[-2000:]}")
 
 
