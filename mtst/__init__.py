@@ -56,8 +56,9 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    # Submodules that are also run as scripts (python -m mtst.results / mtst.bench) load on first use.
-    if name in ("results", "bench"):
+    # Submodules that are also run as scripts (python -m mtst.results / mtst.bench), and those that import them, load
+    # on first use.
+    if name in ("results", "experiments", "tables", "bench"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

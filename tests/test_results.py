@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import mtst
-from mtst import results
+from mtst import experiments, results, tables
 
 FILES = sorted(results.RESULTS_DIR.glob("*.csv"))
 
@@ -40,15 +40,15 @@ def test_benchmark_files_carry_their_machine(path: Path):
 
 def test_readme_tables_come_from_the_results_files():
     readme = (results.ROOT / "README.md").read_text()
-    assert readme == results.render_readme(readme), "README tables differ from results/: run python -m mtst.results --readme"
-    for name in results.SECTIONS:
+    assert readme == tables.render_readme(readme), "README tables differ from results/: run python -m mtst.results --readme"
+    for name in tables.SECTIONS:
         assert f"<!-- {name}:begin -->" in readme
 
 
 def test_single_vs_multi_table_reports_the_csv_means():
     df, _ = results.load("single_vs_multi")
     mean = df[(df.metric == "score") & (df.setting == "multi") & (df.task == "topic")].value.mean()
-    assert f"{100 * mean:.1f} ±" in results.table_single_vs_multi()
+    assert f"{100 * mean:.1f} ±" in tables.table_single_vs_multi()
 
 
 def test_a_score_recorded_along_the_run_is_summarized_by_its_last_value():
@@ -148,7 +148,7 @@ def test_notebook_times_cover_every_notebook(path: Path):
     assert (timed == names if r["size"] == "ci" else set(timed) <= set(names)) and all(n["passed"] for n in r["notebooks"])
     assert r["total_s"] == pytest.approx(sum(n["wall_time_s"] for n in r["notebooks"]), abs=0.2)
     assert ("gpu" in r["hardware"]) == any(n["cuda"] for n in r["notebooks"])
-    table = results.table_notebook_times()
+    table = tables.table_notebook_times()
     assert all(f"`{n}`" in table for n in names)
 
 
@@ -173,7 +173,7 @@ def test_notebook_timings_fold_together_each_keeping_its_commit(tmp_path, monkey
     assert [(n["notebook"], n["wall_time_s"], n["commit"]) for n in r["notebooks"]] == [
         ("00_x.ipynb", 14.0, "aaa1111"), ("03_z.ipynb", 1200.0, "bbb2222"), ("04_y.ipynb", 3500.0, "bbb2222")]  # the later run wins
     assert r["total_s"] == 4714.0 and r["commit"] == "bbb2222" and r["date"].startswith("2026-11-28")
-    assert results._timed_when(r) == "commits `aaa1111` (00), `bbb2222` (03, 04), 2026-11-27 to 2026-11-28"
+    assert tables._timed_when(r) == "commits `aaa1111` (00), `bbb2222` (03, 04), 2026-11-27 to 2026-11-28"
 
     before = out.read_text()
     other = tmp_path / "ci.json"
@@ -191,9 +191,9 @@ def test_notebook_timings_fold_together_each_keeping_its_commit(tmp_path, monkey
 @pytest.mark.slow
 def test_the_tuned_static_baseline_tests_the_weight_validation_picked(monkeypatch):
     monkeypatch.setenv("MTST_RESULTS_EPOCHS", "0.25")
-    rows = pd.DataFrame(results.run_loss_weighting("ci", 0, "static_joint_tuned"))
+    rows = pd.DataFrame(experiments.run_loss_weighting("ci", 0, "static_joint_tuned"))
     val = rows[rows.metric.str.startswith("validation@ner_weight=")]
-    assert sorted(float(m.split("=")[1]) for m in val.metric) == sorted(results.TUNED_NER_WEIGHTS)
+    assert sorted(float(m.split("=")[1]) for m in val.metric) == sorted(experiments.TUNED_NER_WEIGHTS)
     chosen = rows[rows.metric == "chosen_ner_weight"].value.item()
     assert val.set_index("metric").value.idxmax() == f"validation@ner_weight={chosen}"
     assert set(rows[rows.metric == "score"].task) == {"sentiment", "topic", "ner"}
@@ -202,14 +202,14 @@ def test_the_tuned_static_baseline_tests_the_weight_validation_picked(monkeypatc
 @pytest.mark.slow
 def test_uncertainty_runs_record_their_learned_weights_and_the_table_shows_them(monkeypatch, tmp_path):
     monkeypatch.setenv("MTST_RESULTS_EPOCHS", "0.25")
-    rows = results.run_loss_weighting("ci", 0, "uncertainty_joint_lr1e-2")
+    rows = experiments.run_loss_weighting("ci", 0, "uncertainty_joint_lr1e-2")
     df = pd.DataFrame(rows)
     learned = df[df.metric == "learned_weight"].set_index("task").value
     assert set(learned.index) == {"sentiment", "topic", "ner"} and (learned != 1.0).all()
     assert set(df[df.metric == "balancing_weight"].task) == set(learned.index)
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
     results.write("loss_weighting", rows, "ci", [0], 1.0)
-    table = results.table_loss_weighting()
+    table = tables.table_loss_weighting()
     assert "| `uncertainty_joint_lr1e-2` |" in table
     assert f"ner {learned['ner']:.2f} (" in table
 
@@ -226,7 +226,7 @@ def test_the_size_sweep_table_shows_the_scenarios_its_file_holds(monkeypatch, tm
 
     rows({"b_backbone_frozen": 0.3, "a_feature_extractor_10x": 0.5, "e_full_finetune": 0.6}).to_csv(tmp_path / "freezing_size_sweep.csv", index=False)
     (tmp_path / "freezing_size_sweep.json").write_text(json.dumps({**prov, "seeds": [0, 1]}))
-    table = results.table_freezing_size_sweep()
+    table = tables.table_freezing_size_sweep()
     assert table.splitlines()[0] == ("| training examples per task | backbone frozen (b) | frozen, heads 10× as long (a 10×) | "
                                      "full fine-tuning (e) | b − e | a 10× − e |")
     assert "| 100 | 30.0 ± 0.0 | 50.0 ± 0.0 | 60.0 ± 0.0 | -30.0 ± 0.0 | -10.0 ± 0.0 |" in table
@@ -234,7 +234,7 @@ def test_the_size_sweep_table_shows_the_scenarios_its_file_holds(monkeypatch, tm
     assert "in %, mean ± std over 2 seeds." in table
     rows({"a_feature_extractor_10x": 0.5}, seeds=(0,)).to_csv(tmp_path / "freezing_size_sweep.cpu-full.csv", index=False)
     (tmp_path / "freezing_size_sweep.cpu-full.json").write_text(json.dumps({**prov, "seeds": [0]}))
-    table = results.table_freezing_size_sweep("cpu-full")  # a round of one scenario: its column alone, no gap to claim
+    table = tables.table_freezing_size_sweep("cpu-full")  # a round of one scenario: its column alone, no gap to claim
     assert table.splitlines()[0] == "| training examples per task | frozen, heads 10× as long (a 10×) |"
     assert "| 100 | 50.0 |" in table and "seeds" not in table.split("Provenance")[0]
     # A later unit of e on one seed of a two-seed file: its cells say so, and its gap pairs seed 0 with seed 0.
@@ -243,7 +243,7 @@ def test_the_size_sweep_table_shows_the_scenarios_its_file_holds(monkeypatch, tm
     e = rows({"e_full_finetune": 0.6}, seeds=(0,))
     pd.concat([two, e[e.setting == "e_full_finetune@100"]]).to_csv(tmp_path / "freezing_size_sweep.cpu-full.csv", index=False)
     (tmp_path / "freezing_size_sweep.cpu-full.json").write_text(json.dumps({**prov, "seeds": [0, 1]}))
-    table = results.table_freezing_size_sweep("cpu-full")
+    table = tables.table_freezing_size_sweep("cpu-full")
     assert table.splitlines()[0] == ("| training examples per task | frozen, heads 10× as long (a 10×) | full fine-tuning (e) | a 10× − e |")
     assert "| 100 | 60.0 ± 14.1 | 60.0 (1 seed) | -10.0 (1 seed) |" in table  # a 10× is 50 on seed 0, 70 on seed 1
     assert "| all | 70.0 ± 14.1 | — | — |" in table and "in %, mean ± std over 2 seeds." in table
@@ -252,9 +252,9 @@ def test_the_size_sweep_table_shows_the_scenarios_its_file_holds(monkeypatch, tm
 def test_a_precision_override_reaches_the_recipe_and_its_provenance(monkeypatch, tmp_path):
     """--precision bf16 (a CPU with bf16 instructions) changes the recipe's autocast, and the results file says so."""
     monkeypatch.delenv("MTST_RESULTS_PRECISION", raising=False)
-    assert results.full_config("ci", 0).precision == "auto"
+    assert experiments.full_config("ci", 0).precision == "auto"
     monkeypatch.setenv("MTST_RESULTS_PRECISION", "bf16")
-    assert results.tuned_config("full", 1).precision == "bf16"
+    assert experiments.tuned_config("full", 1).precision == "bf16"
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
     results.write("tuned_recipe", [], "ci", [0], 1.0)
     assert json.loads((tmp_path / "tuned_recipe.json").read_text())["config"]["precision"] == "bf16"
@@ -265,14 +265,14 @@ def test_a_precision_override_reaches_the_recipe_and_its_provenance(monkeypatch,
 def test_a_tagged_multi_task_round_is_set_against_the_single_task_runs_of_its_seeds(monkeypatch, tmp_path):
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
     monkeypatch.delenv("MTST_RESULTS_PRECISION", raising=False)
-    single = [results._row("tuned_recipe", "single", seed, "sentiment", "score", v, 10, 1.0) for seed, v in ((0, 0.85), (1, 0.80))]
+    single = [experiments._row("tuned_recipe", "single", seed, "sentiment", "score", v, 10, 1.0) for seed, v in ((0, 0.85), (1, 0.80))]
     monkeypatch.setenv("MTST_RESULTS_PRECISION", "bf16")
-    results.write("tuned_recipe", [results._row("tuned_recipe", "multi", 0, "sentiment", "score", 0.842, 20, 3.0)], "full", [0], 3.0)
+    results.write("tuned_recipe", [experiments._row("tuned_recipe", "multi", 0, "sentiment", "score", 0.842, 20, 3.0)], "full", [0], 3.0)
     for ext in ("csv", "json"):  # the bf16 round, as `--merge DIR --tag cpu-bf16` would write it
         (tmp_path / f"tuned_recipe.{ext}").rename(tmp_path / f"tuned_recipe.cpu-bf16.{ext}")
     monkeypatch.delenv("MTST_RESULTS_PRECISION")
     results.write("tuned_recipe", single, "full", [0, 1], 2.0)
-    table = results.table_tuned_recipe("cpu-bf16")
+    table = tables.table_tuned_recipe("cpu-bf16")
     # seed 0 only: the single-task cell is 85.0 (not the mean with seed 1's 80.0), and the gap is 84.2 - 85.0
     assert "| sentiment | accuracy | 85.5 | 85.0 (1 seed) | 84.2 (1 seed) | -0.8 |" in table
     assert "Precision bf16." in table and "results/tuned_recipe.csv, seeds 0 (" in table and "precision auto" in table
@@ -283,9 +283,9 @@ def test_each_run_records_the_validation_score_of_the_state_it_kept():
     """A choice between settings is made on validation, so every run's rows carry it beside the test scores."""
     from dataclasses import replace
 
-    cfg = replace(results.full_config("ci", 0), epochs=1.0, eval_every=3)
-    scores, res = results._fit_and_test("ci", 0, ["sentiment"], cfg)
-    rows = pd.DataFrame(results._rows("recipe_sweep", "x", 0, scores, res))
+    cfg = replace(experiments.full_config("ci", 0), epochs=1.0, eval_every=3)
+    scores, res = experiments._fit_and_test("ci", 0, ["sentiment"], cfg)
+    rows = pd.DataFrame(experiments._rows("recipe_sweep", "x", 0, scores, res))
     val = res.history[res.history.phase == "validation"]
     assert val.step.nunique() >= 2  # several states to choose from
     kept = rows.set_index("metric").value
@@ -293,7 +293,7 @@ def test_each_run_records_the_validation_score_of_the_state_it_kept():
     assert kept["validation"] == pytest.approx(val.score.max()) == pytest.approx(res.best_score)
     assert kept["score"] == scores[0]["score"]  # the test score is a separate row
     no_keep = replace(res, config={**res.config, "keep_best": False})
-    assert not {"validation", "kept_step"} & set(pd.DataFrame(results._rows("recipe_sweep", "x", 0, scores, no_keep)).metric)
+    assert not {"validation", "kept_step"} & set(pd.DataFrame(experiments._rows("recipe_sweep", "x", 0, scores, no_keep)).metric)
 
 
 @pytest.mark.parametrize("path", sorted((results.ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
@@ -326,7 +326,7 @@ def test_a_tagged_sweep_round_is_set_against_the_tuned_recipe_of_the_same_seeds_
     pd.DataFrame(data, columns=results.COLUMNS).to_csv(tmp_path / "recipe_sweep.cpu.csv", index=False)
     prov = {**tprov, "experiment": "recipe_sweep", "seeds": [0, 1, 2, 7], "notes": ""}
     (tmp_path / "recipe_sweep.cpu.json").write_text(json.dumps(prov))
-    table = results.table_recipe_sweep("cpu")
+    table = tables.table_recipe_sweep("cpu")
     assert f"| sentiment | epochs1 | 0 | 86.1 | {100 * (ref[0] + 0.012):.1f} | +1.2 |" in table
     m, sd = pd.Series(three).mean(), pd.Series(three).std()
     assert f"| sentiment | lr2e-4 | 0, 1, 2 | 86.0 ± 1.0 | {100 * m:.1f} ± {100 * sd:.1f} | +1.0 |" in table
@@ -334,7 +334,7 @@ def test_a_tagged_sweep_round_is_set_against_the_tuned_recipe_of_the_same_seeds_
     assert "Mean ± std over the seeds a row names" in table and tprov["commit"] in table
     assert f"test {100 * ref[0]:.1f}, {100 * ref[1]:.1f}, {100 * ref[2]:.1f} (seeds 0, 1, 2)" in table
     (tmp_path / "recipe_sweep.cpu.json").write_text(json.dumps({**prov, "hardware": {**prov["hardware"], "gpu": "NVIDIA H100 80GB HBM3"}}))
-    table = results.table_recipe_sweep("cpu")  # another machine: no reference, no difference claimed
+    table = tables.table_recipe_sweep("cpu")  # another machine: no reference, no difference claimed
     assert "| sentiment | epochs1 | 0 | 86.1 |" in table and "+1.2" not in table and "The reference" not in table
 
 
@@ -345,7 +345,7 @@ def test_every_sweep_change_names_a_real_knob():
     from mtst.training import TrainConfig
 
     knobs = {f.name for f in fields(TrainConfig)} | {"head_hidden"}
-    for name, (task, change) in results.SWEEP.items():
+    for name, (task, change) in experiments.SWEEP.items():
         assert task in mtst.TASKS and name.startswith(f"{task}:")
         assert set(change) <= knobs, f"{name}: {set(change) - knobs}"
 
@@ -354,8 +354,8 @@ def test_fit_and_test_builds_sentence_heads_with_the_hidden_layer_asked_for():
     from dataclasses import replace
 
     train = {"sentiment": mtst.load_task("sentiment", "train", "ci").subset(16, 0)}
-    cfg = replace(results.full_config("ci", 0), steps=1, progress=False)
-    _, _, model = results.fit_and_test(train, train, train, cfg, max_length=32, hidden=16)
+    cfg = replace(experiments.full_config("ci", 0), steps=1, progress=False)
+    _, _, model = experiments.fit_and_test(train, train, train, cfg, max_length=32, hidden=16)
     linears = [m for m in model.heads["sentiment"].modules() if isinstance(m, torch.nn.Linear)]
     assert [tuple(m.weight.shape) for m in linears] == [(16, 384), (2, 16)]
 
@@ -372,24 +372,24 @@ def test_the_head_drift_table_reads_a_tagged_round_and_shows_each_setting_it_hol
     one.to_csv(tmp_path / "head_drift.cpu-full.csv", index=False)
     (tmp_path / "head_drift.cpu-full.json").write_text(json.dumps({**prov, "size": "full", "seeds": [0]}))
     with pytest.raises(FileNotFoundError):
-        results.table_head_drift()  # the main file is not there: the tag picks the file
-    table = results.table_head_drift("cpu-full")
+        tables.table_head_drift()  # the main file is not there: the tag picks the file
+    table = tables.table_head_drift("cpu-full")
     assert "| 10 | 78.0 | -2.0 | – |" in table  # one seed: no spread; the control was not run: a dash
     assert "size `full`, seeds [0]" in table and "means over seeds" not in table
     both = pd.DataFrame(rows("encoder_trains", [0.80, 0.78, 0.79], seeds=(0, 1)) + rows("control_encoder_frozen", [0.80, 0.80, 0.80], seeds=(0, 1)),
                         columns=results.COLUMNS)
     both.to_csv(tmp_path / "head_drift.csv", index=False)
     (tmp_path / "head_drift.json").write_text(json.dumps({**prov, "seeds": [0, 1]}))
-    table = results.table_head_drift()
+    table = tables.table_head_drift()
     assert "| 20 | 79.5 | -1.0 ± 0.0 | +0.0 ± 0.0 |" in table  # each seed against its own start (seed 1 starts at 81)
 
 
 def test_the_progress_bar_is_shown_on_request_and_left_out_of_the_recipe(monkeypatch, tmp_path):
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
     monkeypatch.setenv("MTST_RESULTS_PROGRESS", "1")
-    assert results.full_config("ci", 0).progress
+    assert experiments.full_config("ci", 0).progress
     monkeypatch.setenv("MTST_RESULTS_PROGRESS", "0")
-    assert not results.full_config("ci", 0).progress
+    assert not experiments.full_config("ci", 0).progress
     results.write("head_drift", [], "ci", [0], 1.0)
     config = json.loads((tmp_path / "head_drift.json").read_text())["config"]
     assert "progress" not in config and config["batch_size"] == 32  # a run shown with a bar merges with one without

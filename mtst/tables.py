@@ -1,0 +1,381 @@
+"""The README's tables, made from the results files (`python -m mtst.results --readme` renders them): each
+`table_<experiment>()` returns markdown with the provenance of the file it read, so no number is typed by hand."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from . import results
+from .experiments import PRECISION_TASKS, TUNED_NER_WEIGHTS, UNITS
+from .results import load, summarize
+
+
+def provenance_line(prov: dict) -> str:
+    hw = prov["hardware"]
+    where = hw.get("gpu") or f"{hw['cpu']} ({hw['cpu_threads']} threads)"
+    return (f"size `{prov['size']}`, seeds {prov['seeds']}, {where}, torch {hw['torch']}, commit `{prov['commit']}`, "
+            f"{prov['date'][:10]}, wall time {prov['wall_time_s'] / 60:.1f} min" + (f". {prov['notes'][0].upper()}{prov['notes'][1:]}" if prov.get("notes") else ""))
+
+
+GOALS = {"sentiment": 85.5, "topic": 85.0, "ner": 52.0}  # the multi-task issue's goals, means over 3 seeds (%)
+
+
+def _pct(mean: float, std: float, seeds: int) -> str:
+    """A score in % as a table cell: "84.9", or "84.9 ± 0.5" when it is a mean over several seeds."""
+    return f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if seeds > 1 else "")
+
+
+def _precision(prov: dict) -> str:
+    """The precision a results file ran at, in words: "auto" says what it meant on that machine."""
+    precision = prov["config"].get("precision", "auto")
+    return precision if precision != "auto" else "auto, " + ("bf16 on CUDA" if prov["hardware"].get("gpu") else "fp32 on a CPU")
+
+
+def table_single_vs_multi(experiment: str = "single_vs_multi", tag: str | None = None) -> str:
+    """Single- against multi-task per task. A tagged round that ran one setting only (e.g. the multi-task run on
+    another day, in bf16) takes the other setting from the main file's runs of the same seeds on the same machine,
+    and says so."""
+    df, prov = load(experiment, tag)
+    ref_note = ""
+    if tag is not None and df.setting.nunique() == 1:
+        main, mprov = load(experiment)
+        seeds = sorted(df.seed.unique())
+        other = main[(main.setting != df.setting.iloc[0]) & main.seed.isin(seeds)]
+        if mprov["hardware"] == prov["hardware"] and len(other):
+            df = pd.concat([df, other], ignore_index=True)
+            ref_note = (f" The {other.setting.iloc[0]}-task column is results/{experiment}.csv, seeds "
+                        f"{', '.join(map(str, sorted(other.seed.unique())))} (commit `{mprov['commit']}`, "
+                        f"precision {_precision(mprov)}, the same machine type).")
+    s = summarize(df)
+    cell = {(r.setting, r.task): _pct(r["mean"], r["std"], r["seeds"])
+            + ("" if r["seeds"] >= 3 else " (1 seed)" if r["seeds"] == 1 else f" ({r['seeds']} seeds)") for _, r in s.iterrows()}
+    m = s.set_index(["setting", "task"])["mean"]
+    metric = {"sentiment": "accuracy", "topic": "accuracy", "ner": "entity F1"}
+    lines = ["| task | metric (test) | goal | single-task | multi-task | multi − single |", "|---|---|---|---|---|---|"]
+    for t in ("sentiment", "topic", "ner"):
+        gap = f"{100 * (m[('multi', t)] - m[('single', t)]):+.1f}" if ("multi", t) in m and ("single", t) in m else "—"
+        lines.append(f"| {t} | {metric[t]} | {GOALS[t]:.1f} | {cell.get(('single', t), 'not run')} | {cell.get(('multi', t), 'not run')} | {gap} |")
+    epochs = prov["config"].get("task_epochs")
+    passes = f" Passes per task: {', '.join(f'{t} {e:g}' for t, e in epochs.items())}, others {prov['config']['epochs']:g}." if epochs else ""
+    precision = "" if prov["config"].get("precision", "auto") == "auto" else f" Precision {_precision(prov)}."
+    return "\n".join(lines) + f"\n\nMean ± std over seeds, in %.{passes}{precision} Provenance: {provenance_line(prov)}.{ref_note}"
+
+
+def table_tuned_recipe(tag: str | None = None) -> str:
+    return table_single_vs_multi("tuned_recipe", tag)
+
+
+def table_benchmarks() -> str:
+    lines = ["| benchmark | machine | result |", "|---|---|---|"]
+    for path in sorted(results.RESULTS_DIR.glob("bench_*.json")):
+        r = json.loads(path.read_text())
+        hw = r["hardware"]
+        if r.get("device", "cpu").startswith("cuda"):
+            where = hw.get("gpu")
+        else:
+            where = f"{hw['cpu']}, {hw['cpu_threads']} threads"
+            if "cpu_bf16_flags" in r:
+                where += f", {' '.join(r['cpu_bf16_flags']) or 'no bf16 flag'}"
+        if r["benchmark"] == "encode":
+            rate = r["sentences_per_s"]
+            res = (f"{r['sentences']} sentences, batch {r['batch_size']}: ST fp32 {rate['st_fp32']:.0f}/s, mtst fp32 {rate['mtst_fp32']:.0f}/s "
+                   f"(**{r['ratio_mtst_fp32_over_st_fp32']:.2f}×**, max abs diff {r['max_abs_diff_fp32_vs_st']:.0e}), mtst bf16 {rate['mtst_bf16']:.0f}/s "
+                   f"(**{r['ratio_mtst_bf16_over_st_fp32']:.2f}×** ST fp32, min cosine {r['min_cosine_bf16_vs_fp32']:.4f})")
+            if "tokenize_s" in r:
+                res += (f"; tokenizing alone, one transformers call / mtst on {r['tokenize_threads']} threads: "
+                        f"**{r['ratio_tokenize_transformers_over_mtst']:.2f}×** (TOKENIZERS_PARALLELISM {r['tokenizers_parallelism']})")
+        elif r["benchmark"] == "heads":
+            res = (f"forward, 3 heads on one encoder pass / 1 head: **{r['ratio_three_heads_over_one']:.2f}×**; "
+                   f"naive pass per task / 1 head: **{r['ratio_naive_over_one']:.2f}×**")
+        elif r["benchmark"] == "cache":
+            res = (f"one epoch of head training on a frozen encoder ({r['steps']} steps, size {r['size']}): through the encoder "
+                   f"{r['epoch_s']['through_encoder']:.1f} s, on the cache {r['epoch_s']['cached']:.2f} s (**{r['ratio_epoch_through_encoder_over_cached']:.0f}×**); "
+                   f"building the cache {r['cache_build_s']:.0f} s, paid back after {r['epochs_to_break_even']:.1f} epochs; identical test scores: {r['same_test_scores']}")
+            if "validation" in r:
+                v = r["validation"]
+                res += (f"; validating {v['examples']} examples: through the encoder {v['through_encoder_s']:.1f} s, on their cache "
+                        f"{v['cached_s']:.2f} s after building it in {v['cache_build_s']:.1f} s, so a run's four validations "
+                        f"**{v['ratio_four_validations']:.1f}×** faster; identical validation scores: {v['same_scores']}")
+        elif r["benchmark"] == "monitor":
+            res = f"training step with the GradientMonitor recording every step / without: **{r['ratio_monitored_over_plain']:.3f}×**"
+            if "ratio_grads_only_over_plain" in r:
+                res += (f"; gradient norms only: **{r['ratio_grads_only_over_plain']:.3f}×**; "
+                        f"every 10 steps: **{r['ratio_every_10_over_plain']:.3f}×**")
+        elif r["benchmark"] == "poolings":
+            res = (f"{r['sentences']} sentences pooled {len(r['modes'])} ways (notebook 01's comparison): one `encode` per mode "
+                   f"{r['median_s']['encode_per_mode']:.1f} s, one `encode_poolings` pass {r['median_s']['encode_poolings']:.1f} s "
+                   f"(**{r['ratio_per_mode_over_one_pass']:.2f}×**, max abs diff {r['max_abs_diff']:.0e})")
+        elif r["benchmark"] == "optim":
+            res = (f"training step, layer-wise groups ({r['groups']['layerwise']}) / one group: "
+                   f"**{r['ratio_layerwise_over_one_group']:.3f}×**")
+        else:
+            continue
+        lines.append(f"| `{r['benchmark']}` ({path.name}) | {where} | {res}; commit `{r['commit']}`, {r['date'][:10]} |")
+    return "\n".join(lines)
+
+
+def table_recipe_sweep(tag: str | None = None) -> str:
+    """What was tried to reach the goals, one row per change to the recipe. The main file's rows are set against
+    each task's base recipe; a tagged round (another commit or machine) against the tuned recipe's single-task runs
+    of the same seeds on the same machine, where tuned_recipe holds them. A row run at several seeds gives mean ± std."""
+    df, prov = load("recipe_sweep", tag)
+    s = summarize(df)
+    val = summarize(df, "validation").set_index(["setting", "task"])
+    seeds = df[df.metric == "score"].groupby(["setting", "task"]).seed.apply(lambda x: tuple(sorted(x)))
+    ref, ref_note = {}, ""  # (setting, task) -> the reference's test score
+    if tag is None:
+        base = {t: s[(s.task == t) & (s.setting == f"{t}:base")]["mean"].iloc[0] for t in s.task.unique()}
+        ref = {(r.setting, r.task): base[r.task] for r in s.itertuples()}
+        head = "test vs base"
+    else:
+        head = "test vs tuned recipe, same seeds"
+        tuned, tprov = load("tuned_recipe")
+        if tprov["hardware"] == prov["hardware"]:
+            one = tuned[(tuned.setting == "single") & (tuned.metric == "score")].set_index(["task", "seed"]).value.sort_index()
+            for r in s.itertuples():
+                keys = [(r.task, sd) for sd in seeds[(r.setting, r.task)]]
+                if all(k in one.index for k in keys):
+                    ref[(r.setting, r.task)] = one[keys].mean()
+            passes = tprov["config"].get("task_epochs") or {}
+            per_task = []
+            for t in sorted(set(s.task) & set(one.index.get_level_values(0))):
+                runs = one[t]
+                per_task.append(f"{t}, {passes.get(t, tprov['config']['epochs']):g} passes: test "
+                                f"{', '.join(f'{100 * v:.1f}' for v in runs)} (seeds {', '.join(map(str, runs.index))})")
+            ref_note = (" The reference is the tuned recipe's single-task runs of the same seeds on the same machine "
+                        f"(results/tuned_recipe.csv, commit `{tprov['commit']}`): " + "; ".join(per_task) + ".")
+
+    lines = ["| task | change to the recipe | seeds | validation score | test score | " + head + " |", "|---|---|---|---|---|---|"]
+    for r in s.sort_values(["task", "setting"]).itertuples():
+        key = (r.setting, r.task)
+        v = _pct(*val.loc[key, ["mean", "std", "seeds"]]) if key in val.index else "not recorded"
+        vs = f"{100 * (r.mean - ref[key]):+.1f}" if key in ref else "—"
+        lines.append(f"| {r.task} | {r.setting.split(':', 1)[1]} | {', '.join(map(str, seeds[key]))} | {v} | {_pct(r.mean, r.std, r.seeds)} | {vs} |")
+    many = "One seed each" if s.seeds.max() == 1 else "Mean ± std over the seeds a row names"
+    return "\n".join(lines) + f"\n\n{many}, single-task. Provenance: {provenance_line(prov)}.{ref_note}"
+
+
+def table_precision(tag: str | None = None) -> str:
+    df, prov = load("precision", tag)
+    s = summarize(df)
+    lines = ["| task | fp32 | bf16 autocast | bf16 − fp32 | wall time fp32 → bf16 |", "|---|---|---|---|---|"]
+    wall = df.groupby("setting").wall_time_s.first()
+    for task in PRECISION_TASKS:
+        m = s.set_index("setting")["mean"]
+        a, b = m.get(f"{task}:fp32"), m.get(f"{task}:bf16")
+        if a is None or b is None:
+            continue
+        lines.append(f"| {task} | {100 * a:.1f} | {100 * b:.1f} | {100 * (b - a):+.1f} | {wall[f'{task}:fp32']:.0f} s → {wall[f'{task}:bf16']:.0f} s |")
+    return "\n".join(lines) + f"\n\nTest scores (accuracy, entity F1), single-task. Provenance: {provenance_line(prov)}."
+
+
+def _scores_by_setting(df: pd.DataFrame) -> pd.DataFrame:
+    """setting × task mean (and std over seeds) of the test score, in %, as 'mean ± std' cells."""
+    s = summarize(df)
+    most = s["seeds"].max()  # a setting with fewer seeds than the others says so in its cells
+    cell = s.assign(cell=[_pct(m, sd, n) + (f" ({n} seeds)" if n < most else "")
+                          for m, sd, n in zip(s["mean"], s["std"], s["seeds"])])
+    known = UNITS.get(str(df.experiment.iloc[0]), [])  # the experiment's own order, not the order runs finished in
+    order = [u for u in known if u in set(df.setting)] + [x for x in dict.fromkeys(df.setting) if x not in known]
+    wide = cell.pivot(index="setting", columns="task", values="cell").reindex(order)
+    means = s.groupby("setting", sort=False)["mean"].mean().mul(100)
+    return wide.assign(mean=[f"{means[k]:.1f}" for k in wide.index])
+
+
+def _cost(df: pd.DataFrame, metric: str) -> pd.Series:
+    return df[df.metric == metric].groupby("setting").value.mean()
+
+
+def table_freezing() -> str:
+    from .scenarios import FREEZE_SCENARIOS
+
+    df, prov = load("freezing")
+    wide = _scores_by_setting(df)
+    params, state = _cost(df, "trainable_params"), _cost(df, "optimizer_state_mib")
+    wall = df[df.metric == "score"].groupby("setting").wall_time_s.mean()
+    lines = ["| scenario | what learns | sentiment | topic | NER | mean | trainable params | optimizer state | wall time |", "|---|---|---|---|---|---|---|---|---|"]
+    for k, r in wide.iterrows():
+        lines.append(f"| `{k}` | {FREEZE_SCENARIOS[k].what} | {r.get('sentiment', '—')} | {r.get('topic', '—')} | {r.get('ner', '—')} | {r['mean']} | "
+                     f"{params[k]:,.0f} | {state[k]:.1f} MiB | {wall[k]:.0f} s |")
+    return "\n".join(lines) + f"\n\nTest scores in % (accuracy; entity F1 for NER). Wall time is training plus validation. Provenance: {provenance_line(prov)}."
+
+
+SWEEP_COLUMNS = {"b_backbone_frozen": ("backbone frozen (b)", "b"), "a_feature_extractor_10x": ("frozen, heads 10× as long (a 10×)", "a 10×"),
+                 "e_full_finetune": ("full fine-tuning (e)", "e")}  # scenario: (column, short name)
+
+
+def table_freezing_size_sweep(tag: str | None = None) -> str:
+    """Mean test score per training-set size and scenario (± std over seeds where a cell has more than one), and
+    frozen − full for each frozen scenario the file holds beside full fine-tuning; a round that ran only some
+    scenarios shows only their columns. A cell with fewer seeds than the file says how many it has, and a gap pairs
+    each seed with the same seed of e, so its spread is the spread of the per-seed gaps."""
+    df, prov = load("freezing_size_sweep", tag)
+    d = df[df.metric == "score"]
+    runs = d.groupby(["setting", "seed"]).value.mean().mul(100).reset_index()  # one run's mean over its tasks
+    runs[["scenario", "n"]] = runs.setting.str.split("@", expand=True)
+    runs = runs.pivot_table(index=["n", "seed"], columns="scenario", values="value")
+    order = sorted(runs.index.unique("n"), key=lambda n: float("inf") if n == "all" else int(n))
+    cols = [c for c in SWEEP_COLUMNS if c in runs]
+    gaps = [c for c in cols if c != "e_full_finetune" and "e_full_finetune" in cols]
+    seeds = len(prov["seeds"])
+
+    def cell(values: pd.Series, fmt: str) -> str:
+        v = values.dropna()
+        if v.empty:
+            return "—"
+        spread = f" ± {v.std(ddof=1):.1f}" if len(v) > 1 else ""
+        return format(v.mean(), fmt) + spread + ("" if len(v) == seeds else f" ({len(v)} seed{'s' if len(v) > 1 else ''})")
+
+    head = ["training examples per task", *(SWEEP_COLUMNS[c][0] for c in cols), *(f"{SWEEP_COLUMNS[c][1]} − e" for c in gaps)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for n in order:
+        at = runs.loc[n]
+        cells = [cell(at[c], ".1f") for c in cols] + [cell(at[c] - at["e_full_finetune"], "+.1f") for c in gaps]
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    several = f", mean ± std over {seeds} seeds" if seeds > 1 else ""
+    return "\n".join(lines) + (f"\n\nEach run's test score averaged over the three tasks, in %{several}. Small sets train at least as many steps as the full one "
+                               f"(a 10×: ten times that, on the cache). Provenance: {provenance_line(prov)}.")
+
+
+def table_head_drift(tag: str | None = None) -> str:
+    """Claim F3: the frozen sentiment head's validation accuracy while the encoder trains on topic + NER, and the
+    control with the encoder frozen too; `tag` reads results/head_drift.<tag>.csv (another round or machine)."""
+    df, prov = load("head_drift", tag)
+    start = df[df.steps == 0].set_index(["setting", "seed"]).value
+    df = df.assign(drift=df.value - start.loc[list(zip(df.setting, df.seed))].to_numpy())  # each seed against its own start
+    g = df.groupby(["setting", "steps"])
+    acc, drift, spread = (x.mul(100).unstack("setting") for x in (g.value.mean(), g.drift.mean(), g.drift.std()))
+    several = df.seed.nunique() > 1
+
+    def change(step, setting: str) -> str:
+        if setting not in drift or pd.isna(drift.at[step, setting]):
+            return "–"
+        return f"{drift.at[step, setting]:+.1f}" + (f" ± {spread.at[step, setting]:.1f}" if several else "")
+
+    lines = ["| steps on topic + NER | encoder trains: accuracy | encoder trains: change | control, encoder frozen too: change |",
+             "|---|---|---|---|"]
+    lines += [f"| {step} | {acc.at[step, 'encoder_trains']:.1f} | {change(step, 'encoder_trains')} | {change(step, 'control_encoder_frozen')} |"
+              for step in acc.index]
+    per_seed = " (means over seeds; the change is each seed's against its own step 0, ± its std)" if several else ""
+    return "\n".join(lines) + (f"\n\nSentiment validation accuracy (%) of a fully fine-tuned model whose sentiment head is then frozen"
+                               f"{per_seed}. Provenance: {provenance_line(prov)}.")
+
+
+def table_layerwise_lr() -> str:
+    from .scenarios import LR_SCHEMES
+
+    df, prov = load("layerwise_lr")
+    wide = _scores_by_setting(df)
+    f = df[df.metric.str.startswith("forgetting:")]
+    low = f[f.metric.isin(["forgetting:embeddings", "forgetting:layer_0"])].groupby("setting").value.mean().mul(100)
+    top = f[f.metric == "forgetting:layer_5"].groupby("setting").value.mean().mul(100)
+    steps = _cost(df, "steps_to_95pct_own_best")
+    run_steps = df.groupby("setting").steps.first()
+    show_steps = bool((steps < run_steps.reindex(steps.index)).any())  # validated once per run: nothing to show
+    lines = ["| scheme | rates | sentiment | topic | NER | mean | forgetting, embeddings + layer 0 | forgetting, layer 5 |"
+             + (" steps to 95% of own best |" if show_steps else ""), "|---|---|---|---|---|---|---|---|" + ("---|" if show_steps else "")]
+    for k, r in wide.iterrows():
+        base = k.split("+")[0]
+        what = LR_SCHEMES[base].what + (" (NER head rate ×10)" if "+" in k else "")
+        lines.append(f"| `{k}` | {what} | {r.get('sentiment', '—')} | {r.get('topic', '—')} | {r.get('ner', '—')} | {r['mean']} | "
+                     f"{low[k]:.1f} | {top[k]:.1f} |" + (f" {steps[k]:.0f} |" if show_steps else ""))
+    return "\n".join(lines) + ("\n\nTest scores in %. Forgetting is 1 − linear CKA (in %) between a layer's representations of 600 test sentences "
+                               f"before and after training. Provenance: {provenance_line(prov)}.")
+
+
+def table_loss_weighting() -> str:
+    df, prov = load("loss_weighting")
+    wide = _scores_by_setting(df)
+    steps = df.groupby("setting").steps.first()
+    chosen = df[df.metric == "chosen_ner_weight"].groupby("setting").value.apply(lambda v: ", ".join(f"{x:g}" for x in v))
+    lines = ["| weighting | steps | sentiment | topic | NER | mean |", "|---|---|---|---|---|---|"]
+    for k, r in wide.iterrows():
+        note = f" (NER weight picked: {chosen[k]})" if k in chosen.index else ""
+        lines.append(f"| `{k}`{note} | {steps[k]} | {r.get('sentiment', '—')} | {r.get('topic', '—')} | {r.get('ner', '—')} | {r['mean']} |")
+    tuned = (f" `static_joint_tuned` trains one run per NER loss weight in {list(TUNED_NER_WEIGHTS)} (the others at 1) and tests "
+             "the one with the best validation score: four times the compute of one row." if len(chosen) else "")
+    learned = df[df.metric.isin(["learned_weight", "balancing_weight"])].pivot_table(index=["setting", "task"], columns="metric", values="value")
+    weights = "".join(f" `{k}`: " + ", ".join(f"{t} {r.learned_weight:.2f} ({r.balancing_weight:.2f})" for (_, t), r in g.iterrows()) + "."
+                      for k, g in learned.groupby(level=0))
+    if weights:
+        weights = (" Learned weights at the end of the run, mean over seeds, with the weight that balances each task's loss in "
+                   f"brackets, 1/(2 × its mean loss over the last tenth of the run):{weights}")
+    return "\n".join(lines) + ("\n\nTest scores in %, at an equal budget of task batches (a joint step takes one batch of each task)."
+                               f"{tuned}{weights} Provenance: {provenance_line(prov)}.")
+
+
+def table_notebook_times() -> str:
+    """Each notebook's run time per machine, from tools/time_notebooks.py's results/notebooks_<machine>.json."""
+    runs = []
+    for path in sorted(results.RESULTS_DIR.glob("notebooks_*.json")):
+        r = json.loads(path.read_text())
+        hw = r["hardware"]
+        gpu = any(n.get("cuda") for n in r["notebooks"])
+        runs.append((hw["gpu"] if gpu else f"{hw['cpu']}, {hw['cpu_threads']} threads", r, gpu))
+    if not runs:
+        raise FileNotFoundError("no results/notebooks_*.json")
+    order = {"ci": 0, "demo": 1, "full": 2}
+    runs.sort(key=lambda x: (x[2], order.get(x[1]["size"], 3)))  # CPU first, then by size
+    names = list(dict.fromkeys(n["notebook"] for _, r, _ in runs for n in r["notebooks"]))
+    head = "| notebook | " + " | ".join(f"{w} (`{r['size']}`)" for w, r, _ in runs) + " |"
+    lines = [head, "|---|" + "---|" * len(runs)]
+    for name in names:
+        cells = []
+        for _, r, gpu in runs:
+            n = next((n for n in r["notebooks"] if n["notebook"] == name), None)
+            if n is None:
+                cells.append("—")
+                continue
+            cell = f"{n['wall_time_s']:,.0f} s" + ("" if n["passed"] else " (failed)")
+            if gpu and n.get("peak_gpu_mib"):
+                cell += f", peak GPU memory {n['peak_gpu_mib']:,.0f} MiB"
+            cells.append(cell)
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    lines.append("| all | " + " | ".join(f"{r['total_s']:,.0f} s" + ("" if len(r["notebooks"]) == len(names) else f" ({len(r['notebooks'])} of {len(names)} notebooks)")
+                                      for _, r, _ in runs) + " |")
+    prov = "; ".join(f"{w} (`{r['size']}`): torch {r['hardware']['torch']}, {_timed_when(r)}" for w, r, _ in runs)
+    return "\n".join(lines) + f"\n\nWall time of each notebook run top to bottom by `tools/time_notebooks.py` (nbclient, as nbmake runs them), one after another. {prov}."
+
+
+def notebook_entries(run: dict) -> list[dict]:
+    """A notebook-times record's notebooks, each with the commit and date of the run that timed it (a file folded
+    from several runs by tools/time_notebooks.py --update/--merge stores them per notebook; a single run, once)."""
+    return [{**n, "commit": n.get("commit", run["commit"]), "date": n.get("date", run["date"])} for n in run["notebooks"]]
+
+
+def _timed_when(run: dict) -> str:
+    """'commit `abc`, 2026-11-27', or, for a file folded from several runs (time_notebooks --update/--merge), each
+    commit with the notebooks it timed and the range of dates."""
+    notes = notebook_entries(run)
+    commits = list(dict.fromkeys(n["commit"] for n in notes))
+    dates = sorted(n["date"][:10] for n in notes)
+    when = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    if len(commits) == 1:
+        return f"commit `{commits[0]}`, {when}"
+    which = {c: ", ".join(n["notebook"][:2] for n in notes if n["commit"] == c) for c in commits}
+    return "commits " + ", ".join(f"`{c}` ({which[c]})" for c in commits) + f", {when}"
+
+SECTIONS = {"benchmarks": table_benchmarks, "notebook-times": table_notebook_times, "single-vs-multi": table_single_vs_multi, "recipe-sweep": table_recipe_sweep,
+            "recipe-sweep-cpu": lambda: table_recipe_sweep("cpu"), "recipe-sweep-cpu-round3": lambda: table_recipe_sweep("cpu-round3"),
+            "tuned-recipe": table_tuned_recipe, "tuned-recipe-cpu-bf16": lambda: table_tuned_recipe("cpu-bf16"), "precision": table_precision, "precision-cpu-demo": lambda: table_precision("cpu-demo"),
+            "freezing": table_freezing, "freezing-size-sweep": table_freezing_size_sweep,
+            "freezing-size-sweep-cpu-full": lambda: table_freezing_size_sweep("cpu-full"), "head-drift": table_head_drift,
+            "head-drift-cpu-full": lambda: table_head_drift("cpu-full"),
+            "layerwise-lr": table_layerwise_lr, "loss-weighting": table_loss_weighting}
+
+
+def render_readme(text: str) -> str:
+    """Replace each <!-- NAME:begin --> … <!-- NAME:end --> block with the table made from the results files."""
+    for name, fn in SECTIONS.items():
+        begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            _, tail = rest.split(end, 1)
+            try:
+                body = fn()
+            except FileNotFoundError:
+                body = "_not measured yet_"
+            text = f"{head}{begin}\n{body}\n{end}{tail}"
+    return text
