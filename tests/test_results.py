@@ -128,6 +128,7 @@ def test_a_tagged_merge_writes_beside_the_main_file(tmp_path, monkeypatch):
     assert tagged.name == "freezing.cpu.csv" and tagged.with_suffix(".json").exists()
     assert main.read_bytes() == before  # the main file is left as it was
     assert sorted(results.load("freezing", "cpu")[0].seed.unique()) == sorted(df.seed.unique())[1:]
+    assert json.loads(main.with_suffix(".json").read_text())["notes"] == "call 0"  # one run: its own note, not "merged from 1 run"
     with pytest.raises(SystemExit):
         results.main(["--tag", "cpu"])  # a tag without --merge is an argparse error
 
