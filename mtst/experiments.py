@@ -1,7 +1,8 @@
 """The measured experiments of `make results`: each `run_<experiment>(size, seed, unit)` trains and tests real
 models and returns its measurements as rows (COLUMNS); `mtst.results` runs them and writes the results files.
 
-Every experiment starts from `full_config`, the tuned multi-task recipe, and changes one thing.
+Each starts from `full_config`, the multi-task recipe (or `tuned_config`, its per-task epochs), and varies what
+the experiment is about: the freezing scenario, the learning-rate scheme, the loss weighting, the precision.
 """
 
 from __future__ import annotations
