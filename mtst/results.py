@@ -195,9 +195,12 @@ def merge(experiment: str, sources: list[Path], tag: str | None = None) -> Path:
         n_runs += n
         for note, seeds in parts:
             notes.setdefault(note, set()).update(seeds)
-    # one run (a folder copied under a tag) keeps its own note: there is nothing it was merged with
-    prov["notes"] = (next(iter(notes)) if n_runs == 1 else f"merged from {n_runs} runs: {next(iter(notes))}" if len(notes) == 1 else
-                     f"merged from {n_runs} runs: " + " | ".join(f"seeds {sorted(seeds)}: {note}" for note, seeds in notes.items()))
+    if n_runs == 1:  # one run (a folder copied under a tag) keeps its own note: it was merged with nothing
+        prov["notes"] = next(iter(notes))
+    elif len(notes) == 1:
+        prov["notes"] = f"merged from {n_runs} runs: {next(iter(notes))}"
+    else:
+        prov["notes"] = f"merged from {n_runs} runs: " + " | ".join(f"seeds {sorted(seeds)}: {note}" for note, seeds in notes.items())
     RESULTS_DIR.mkdir(exist_ok=True)
     csv = _path(experiment, tag)
     df[COLUMNS].to_csv(csv, index=False)
