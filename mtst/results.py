@@ -42,7 +42,7 @@ def summarize(df: pd.DataFrame, metric: str = "score") -> pd.DataFrame:
 
 
 def write(experiment: str, rows: list[dict], size: str, seeds: list[int], wall: float, notes: str = "") -> Path:
-    from .bench import provenance
+    from .provenance import provenance
     from .training import TrainConfig
 
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             print("wrote", merge(name, args.merge, args.tag).relative_to(ROOT))
         return 0
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from .bench import git_commit
+    from .provenance import git_commit
 
     # The commit is read once, at the start: the provenance names the code that ran, even if the tree moves on.
     os.environ.setdefault("MTST_COMMIT", git_commit())

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from mtst import bench, tables
+from mtst import bench, provenance, tables
 
 
 def test_the_poolings_benchmark_compares_equal_embeddings():
@@ -15,7 +15,7 @@ def test_the_poolings_benchmark_compares_equal_embeddings():
 def test_the_commit_is_dirty_for_changed_code_but_not_for_written_results(tmp_path, monkeypatch):
     import subprocess
 
-    from mtst.bench import git_commit
+    from mtst.provenance import git_commit
 
     def git(*args):
         subprocess.run(["git", "-c", "user.email=ci@mtst", "-c", "user.name=ci", *args], cwd=tmp_path, check=True, capture_output=True)
@@ -40,7 +40,7 @@ def test_the_commit_is_read_from_the_package_checkout_not_the_current_folder(tmp
 
     import pytest
 
-    from mtst.bench import git_commit
+    from mtst.provenance import git_commit
 
     monkeypatch.delenv("MTST_COMMIT", raising=False)
     here = git_commit()
@@ -48,7 +48,7 @@ def test_the_commit_is_read_from_the_package_checkout_not_the_current_folder(tmp
     assert git_commit() == here
     if here != "unknown":
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(bench.__file__).parent).stdout.strip()
+                             cwd=Path(provenance.__file__).parent).stdout.strip()
         assert here.removesuffix("-dirty") == sha
     with pytest.warns(UserWarning, match="MTST_COMMIT=<sha>"):
         assert git_commit(tmp_path) == "unknown"
@@ -61,10 +61,10 @@ def test_cpu_bf16_flags_are_read_from_cpuinfo_and_shown_in_the_benchmark_table(t
 
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n")
-    assert bench.cpu_bf16_flags(info) == ["avx512_bf16"]
+    assert provenance.cpu_bf16_flags(info) == ["avx512_bf16"]
     info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512_vnni\n")
-    assert bench.cpu_bf16_flags(info) == []
-    assert bench.cpu_bf16_flags(tmp_path / "missing") == []
+    assert provenance.cpu_bf16_flags(info) == []
+    assert provenance.cpu_bf16_flags(tmp_path / "missing") == []
 
     row = {"benchmark": "encode", "device": "cpu", "sentences": 10, "batch_size": 2,
            "sentences_per_s": {"st_fp32": 1.0, "mtst_fp32": 1.2, "mtst_bf16": 1.9},

@@ -89,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.json}: {', '.join(n['notebook'] for n in merged['notebooks'])}")
         return 0
     os.environ["MTST_SIZE"] = args.size
-    os.environ.setdefault("MTST_COMMIT", __import__("mtst.bench", fromlist=["git_commit"]).git_commit())
-    from mtst.bench import provenance
+    from mtst.provenance import git_commit, provenance
+
+    os.environ.setdefault("MTST_COMMIT", git_commit())
 
     if args.update and args.json.exists():  # refused before hours of timing, not after
         merge_runs([json.loads(args.json.read_text()), {"size": args.size, "notebooks": [], **provenance()}])
