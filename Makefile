@@ -54,9 +54,10 @@ demo: $(STAMP)
 	MTST_SIZE=demo $(VENV)/bin/jupyter nbconvert --to notebook --execute --output-dir reports $(NOTEBOOKS)
 	$(VENV)/bin/jupyter nbconvert --to html --output-dir reports reports/*.ipynb
 
-# The long experiments: results/<experiment>.csv + .json provenance (SIZE=full by default).
+# The long experiments: results/<experiment>.csv + .json provenance (SIZE=full by default; RESUME=DIR keeps each
+# finished run in DIR and picks up there after a stop).
 results: $(STAMP)
-	$(PY) -m mtst.results --size $${SIZE:-full}
+	$(PY) -m mtst.results --size $${SIZE:-full} $${RESUME:+--resume $$RESUME}
 
 bench: $(STAMP)
 	$(PY) -m mtst.bench all

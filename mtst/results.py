@@ -1,6 +1,7 @@
 """`make results`: the measured experiments, written to results/<experiment>.csv with a .json of provenance.
 
     python -m mtst.results --size full --seeds 0 1 2 [--experiments single_vs_multi] [--jobs 3]
+    python -m mtst.results --size full --experiments layerwise_lr --resume DIR   # again after a stop: picks up
     python -m mtst.results --readme      # re-render the README tables from the results files
 
 Each CSV row is one measurement: experiment, setting, seed, task, metric, value (plus steps and wall time).
@@ -41,18 +42,24 @@ def summarize(df: pd.DataFrame, metric: str = "score") -> pd.DataFrame:
     return pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1), "seeds": g.count()}).reset_index()
 
 
+def _config(experiment: str, size: str) -> dict:
+    """The recipe an experiment's runs share, as the provenance records it (the seed and the progress bar left out)."""
+    from .training import TrainConfig
+
+    cfg = asdict((tuned_config if experiment == "tuned_recipe" else full_config)(size, 0)) if experiment in EXPERIMENTS else asdict(TrainConfig())
+    cfg.pop("seed", None)
+    cfg.pop("progress", None)
+    return cfg
+
+
 def write(experiment: str, rows: list[dict], size: str, seeds: list[int], wall: float, notes: str = "") -> Path:
     from .provenance import provenance
-    from .training import TrainConfig
 
     RESULTS_DIR.mkdir(exist_ok=True)
     df = pd.DataFrame(rows, columns=COLUMNS)
     csv = RESULTS_DIR / f"{experiment}.csv"
     df.to_csv(csv, index=False)
-    cfg = asdict((tuned_config if experiment == "tuned_recipe" else full_config)(size, seeds[0])) if experiment in EXPERIMENTS else asdict(TrainConfig())
-    cfg.pop("seed", None)
-    cfg.pop("progress", None)
-    prov = provenance(experiment=experiment, size=size, seeds=seeds, wall_time_s=round(wall, 1), config=cfg, notes=notes)
+    prov = provenance(experiment=experiment, size=size, seeds=seeds, wall_time_s=round(wall, 1), config=_config(experiment, size), notes=notes)
     csv.with_suffix(".json").write_text(json.dumps({k: prov[k] for k in PROVENANCE_KEYS}, indent=2))
     return csv
 
@@ -67,14 +74,63 @@ def _finish(name: str, rows: list[dict], size: str, seeds: list[int], wall: floa
             (out / f.name).write_bytes(f.read_bytes())
 
 
+
+class Resume:
+    """The folder of a resumable grid (`--resume DIR`): each finished (seed, unit) run of an experiment is kept there
+    as one JSON file, with the commit, size, recipe and machine it ran with. The same command again skips the runs
+    the folder holds, so a call that stops (a closed laptop, the end of a session) loses only the run in progress.
+    A run that an earlier call made at another commit, size, recipe or machine is refused, before anything runs."""
+
+    def __init__(self, folder: Path, experiment: str, size: str):
+        from .provenance import git_commit, hardware
+
+        self.folder, self.experiment = Path(folder), experiment
+        self.stamp = json.loads(json.dumps({"commit": git_commit(), "size": size, "config": _config(experiment, size), "hardware": hardware()}))
+
+    def path(self, seed: int, unit: str) -> Path:
+        return self.folder / f"{self.experiment}.seed{seed}.{re.sub(r'[^A-Za-z0-9_.@+-]', '_', unit)}.json"
+
+    def finished(self, todo: list[tuple[int, str]]) -> dict[tuple[int, str], dict]:
+        """The runs of `todo` the folder already holds: {(seed, unit): {"rows", "wall_time_s", ...}}."""
+        held = {}
+        for seed, unit in todo:
+            path = self.path(seed, unit)
+            if not path.exists():
+                continue
+            run = json.loads(path.read_text())
+            differ = [k for k in self.stamp if run["stamp"].get(k) != self.stamp[k]]
+            if differ or (run["seed"], run["unit"]) != (seed, unit):
+                what = ", ".join(f"{k} {run['stamp'].get(k)!r} here, {self.stamp[k]!r} now" for k in differ) or f"unit {run['unit']!r} seed {run['seed']}"
+                raise SystemExit(f"{path} holds a run of another recipe ({what}): a resumed grid must be one commit, size, "
+                                 f"recipe and machine. Pass another --resume folder, or delete {path} to run it again.")
+            held[(seed, unit)] = run
+        return held
+
+    def keep(self, seed: int, unit: str, rows: list[dict], wall: float) -> dict:
+        run = {"experiment": self.experiment, "seed": seed, "unit": unit, "wall_time_s": wall, "stamp": self.stamp, "rows": rows}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.path(seed, unit).with_suffix(".tmp")
+        tmp.write_text(json.dumps(run))
+        tmp.replace(self.path(seed, unit))  # whole or absent: a call stopped while writing leaves no half file
+        return run
+
+
+def _resumed_note(notes: str, picked_up: int, total: int, folder: Path) -> str:
+    if not picked_up:
+        return notes
+    return (notes + "; " if notes else "") + f"resumed: {picked_up} of {total} runs were made by an earlier call ({folder})"
+
+
 def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, notes: str = "", out: Path | None = None,
-        units: list[str] | None = None, deadline_s: float | None = None) -> None:
+        units: list[str] | None = None, deadline_s: float | None = None, resume: Path | None = None) -> None:
     """Run the experiments and write each one's results file as soon as it is complete.
 
     With jobs > 1 every (experiment, seed, unit) is its own process, `jobs` at a time, across experiments (a small
     model leaves a GPU mostly idle). With `deadline_s`, runs still going at the deadline are stopped and each
-    unfinished experiment is written from the runs that finished, its notes saying which are missing."""
-    if jobs <= 1:
+    unfinished experiment is written from the runs that finished, its notes saying which are missing. With `resume`
+    (a folder, see `Resume`) each (seed, unit) run is kept there as it finishes, and the runs it already holds are
+    not run again."""
+    if jobs <= 1 and resume is None:
         for name in experiments:
             t0 = time.perf_counter()
             rows = [r for s in seeds for u in (units or [None]) for r in EXPERIMENTS[name](size, s, u)]
@@ -82,33 +138,49 @@ def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, note
         return
     RESULTS_DIR.mkdir(exist_ok=True)
     start = time.perf_counter()
-    todo = [(name, s, u) for name in experiments for s in seeds for u in UNITS[name] if not units or u in units]
-    if not todo:
+    planned = {name: [(s, u) for s in seeds for u in UNITS[name] if not units or u in units] for name in experiments}
+    if not any(planned.values()):
         raise SystemExit(f"nothing to run: none of the units {units} belongs to {experiments}; units: {UNITS}")
-    planned = {name: [t for t in todo if t[0] == name] for name in experiments}
-    done: dict[str, list[tuple[int, Path]]] = {name: [] for name in experiments}
+    keeper = {name: Resume(resume, name, size) for name in experiments} if resume is not None else {}
+    done = {name: keeper[name].finished(planned[name]) if keeper else {} for name in experiments}  # refuses before running
+    earlier = {name: sum(r["wall_time_s"] for r in done[name].values()) for name in experiments}
+    picked_up = {name: len(done[name]) for name in experiments}
+    todo = [(name, s, u) for name in experiments for s, u in planned[name] if (s, u) not in done[name]]
+    for name in experiments:
+        if picked_up[name]:
+            print(f"{name}: {picked_up[name]} of {len(planned[name])} runs already in {resume}; running the other {len(planned[name]) - picked_up[name]}", flush=True)
     first: dict[str, float] = {}
-    running: list[tuple[subprocess.Popen, tuple, Path]] = []
-
-    def part_of(name, s, u):
-        return RESULTS_DIR / f".{name}.{s}.{u.replace(':', '_')}.json"
+    running: list[tuple[subprocess.Popen, tuple, Path, float]] = []
 
     def write_done(name, partial: bool):
-        parts = done[name]
-        if not parts:
+        finished = [(key, done[name][key]) for key in planned[name] if key in done[name]]
+        if not finished:
             print(f"{name}: no run finished, nothing written", flush=True)
             return
-        rows = [r for _, p in parts for r in json.loads(p.read_text())]
-        ran = sorted({s for s, _ in parts})
-        note = notes
+        rows = [r for _, run_ in finished for r in run_["rows"]]
+        note = _resumed_note(notes, picked_up[name], len(planned[name]), resume)
         if partial:
-            missing = [f"{u}@seed{s}" for n, s, u in planned[name] if not part_of(n, s, u).exists()]
-            note = (notes + "; " if notes else "") + (f"partial: {len(parts)} of {len(planned[name])} runs finished within the "
-                                                      f"{deadline_s:.0f} s budget; missing {', '.join(missing)}")
-        _finish(name, rows, size, ran, time.perf_counter() - first.get(name, start), note, out)
-        for _, p in parts:
-            p.unlink()
+            missing = [f"{u}@seed{s}" for s, u in planned[name] if (s, u) not in done[name]]
+            note = (note + "; " if note else "") + (f"partial: {len(finished)} of {len(planned[name])} runs finished within the "
+                                                    f"{deadline_s:.0f} s budget; missing {', '.join(missing)}")
+        wall = time.perf_counter() - first.get(name, time.perf_counter()) + earlier[name]
+        _finish(name, rows, size, sorted({s for (s, _), _ in finished}), wall, note, out)
 
+    def finish(name, s, u, rows, t0):
+        wall = time.perf_counter() - t0
+        done[name][(s, u)] = keeper[name].keep(s, u, rows, wall) if keeper else {"rows": rows, "wall_time_s": wall}
+        if len(done[name]) == len(planned[name]):
+            write_done(name, partial=False)
+
+    for name in experiments:  # every run already kept: write the file from them
+        if planned[name] and len(done[name]) == len(planned[name]):
+            write_done(name, partial=False)
+    if jobs <= 1:  # one run at a time, in this process
+        for name, s, u in todo:
+            t0 = time.perf_counter()
+            first.setdefault(name, t0)
+            finish(name, s, u, EXPERIMENTS[name](size, s, u), t0)
+        return
     try:
         while todo or running:
             late = deadline_s is not None and time.perf_counter() - start > deadline_s
@@ -118,23 +190,23 @@ def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, note
             while todo and len(running) < jobs:
                 name, s, u = todo.pop(0)
                 first.setdefault(name, time.perf_counter())
-                part = part_of(name, s, u)
+                part = RESULTS_DIR / f".{name}.{s}.{u.replace(':', '_')}.json"
                 part.unlink(missing_ok=True)
                 cmd = [sys.executable, "-m", "mtst.results", "--size", size, "--experiments", name, "--seeds", str(s), "--unit", u, "--part", str(part)]
-                running.append((subprocess.Popen(cmd), (name, s, u), part))
+                running.append((subprocess.Popen(cmd), (name, s, u), part, time.perf_counter()))
             time.sleep(1)
             for item in [x for x in running if x[0].poll() is not None]:
                 running.remove(item)
-                proc, (name, s, u), part = item
+                proc, (name, s, u), part, t0 = item
                 if proc.returncode:
                     raise SystemExit(f"{name} {u} seed {s}: a child process failed with exit code {proc.returncode}")
-                done[name].append((s, part))
-                if len(done[name]) == len(planned[name]):
-                    write_done(name, partial=False)
+                rows = json.loads(part.read_text())
+                part.unlink()
+                finish(name, s, u, rows, t0)
     finally:
-        for proc, _, _ in running:
+        for proc, *_ in running:
             proc.kill()
-        for proc, _, _ in running:
+        for proc, *_ in running:
             proc.wait()
     for name in experiments:  # only after a deadline: the experiments that did not complete
         if len(done[name]) < len(planned[name]):
@@ -237,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="also copy each results file here as soon as it is written")
     p.add_argument("--deadline-s", type=float, default=None, help="with --jobs: stop runs still going after this many seconds and "
                    "write what finished, saying what is missing")
+    p.add_argument("--resume", type=Path, default=None, metavar="DIR",
+                   help="keep each finished (seed, unit) run in DIR, and skip the runs DIR already holds: the same command "
+                   "again picks up a grid where a stopped call left it (runs of another commit, size, recipe or machine are refused)")
     p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="DIR",
                    help="write results/<experiment>.csv from the files of that name in these folders (a grid split over calls)")
     p.add_argument("--tag", default=None, help="with --merge: write results/<experiment>.<tag>.csv beside the main file "
@@ -274,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = EXPERIMENTS[args.experiments[0]](args.size, args.seeds[0], args.unit)
         args.part.write_text(json.dumps(rows))
         return 0
-    run(args.experiments, args.size, args.seeds, args.jobs, args.notes, args.out, args.units, args.deadline_s)
+    run(args.experiments, args.size, args.seeds, args.jobs, args.notes, args.out, args.units, args.deadline_s, args.resume)
     return 0
 
 

@@ -1,6 +1,7 @@
 """Every results file has its schema and provenance, and the README tables are the ones they render."""
 
 import json
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -394,3 +395,77 @@ def test_the_progress_bar_is_shown_on_request_and_left_out_of_the_recipe(monkeyp
     results.write("head_drift", [], "ci", [0], 1.0)
     config = json.loads((tmp_path / "head_drift.json").read_text())["config"]
     assert "progress" not in config and config["batch_size"] == 32  # a run shown with a bar merges with one without
+
+
+class _Stop(Exception):
+    """A call that stops part-way (a closed laptop, the end of a session)."""
+
+
+def _grid(monkeypatch, tmp_path, stop_at=None):
+    """A two-seed, two-unit experiment `grid` that records its calls; it raises _Stop at `stop_at` (seed, unit)."""
+    for key in ("MTST_RESULTS_EPOCHS", "MTST_RESULTS_PRECISION", "MTST_RESULTS_EVAL_EVERY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("MTST_COMMIT", "abc1234")  # main() sets these two; setenv puts them back after the test
+    monkeypatch.setenv("MTST_RESULTS_PROGRESS", "0")
+    monkeypatch.setattr(results, "ROOT", tmp_path)
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    calls = []
+
+    def grid(size, seed, unit):
+        calls.append((seed, unit))
+        time.sleep(0.05)
+        if (seed, unit) == stop_at:
+            raise _Stop
+        return [experiments._row("grid", unit, seed, "topic", "score", 0.5 + seed / 10, 10, 1.0)]
+
+    monkeypatch.setitem(results.EXPERIMENTS, "grid", grid)
+    monkeypatch.setitem(results.UNITS, "grid", ["a", "b"])
+    return calls
+
+
+def test_a_resumed_grid_runs_only_what_a_stopped_call_left_and_refuses_another_recipe(monkeypatch, tmp_path):
+    calls = _grid(monkeypatch, tmp_path, stop_at=(1, "b"))
+    kept = tmp_path / "kept"
+    with pytest.raises(_Stop):
+        results.run(["grid"], "ci", [0, 1], resume=kept)
+    assert calls == [(0, "a"), (0, "b"), (1, "a"), (1, "b")]
+    runs = [json.loads(p.read_text()) for p in kept.glob("grid.seed*.json")]
+    assert len(runs) == 3 and all(r["wall_time_s"] >= 0.05 for r in runs) and not list(kept.glob("*.tmp"))
+    assert not (tmp_path / "results" / "grid.csv").exists()  # incomplete: no results file yet
+
+    calls = _grid(monkeypatch, tmp_path)
+    results.main(["--size", "ci", "--experiments", "grid", "--seeds", "0", "1", "--resume", str(kept)])
+    assert calls == [(1, "b")]  # the three kept runs are not run again
+    df, prov = results.load("grid")
+    assert sorted(zip(df.seed, df.setting)) == [(0, "a"), (0, "b"), (1, "a"), (1, "b")]
+    assert prov["seeds"] == [0, 1] and "resumed: 3 of 4 runs were made by an earlier call" in prov["notes"]
+    assert prov["wall_time_s"] >= 0.2  # the earlier call's three runs and this call's one
+
+    before = (tmp_path / "results" / "grid.csv").read_text()
+    monkeypatch.setenv("MTST_RESULTS_EPOCHS", "2")  # another recipe: refused before anything runs
+    with pytest.raises(SystemExit, match="epochs.*another --resume folder, or delete"):
+        results.run(["grid"], "ci", [0, 1], resume=kept)
+    assert calls == [(1, "b")] and (tmp_path / "results" / "grid.csv").read_text() == before
+
+
+def test_resume_keeps_each_run_of_parallel_jobs_as_it_finishes(monkeypatch, tmp_path):
+    """--jobs with --resume: each child's run is kept when the child ends; a later call with more seeds runs only those."""
+    calls = _grid(monkeypatch, tmp_path)
+    grid = results.EXPERIMENTS["grid"]
+
+    class Child:  # stands in for `python -m mtst.results ... --part FILE`: runs the unit and writes its rows there
+        def __init__(self, cmd):
+            arg = dict(zip(cmd[3::2], cmd[4::2]))
+            Path(arg["--part"]).write_text(json.dumps(grid(arg["--size"], int(arg["--seeds"]), arg["--unit"])))
+            self.returncode = 0
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(results.subprocess, "Popen", Child)
+    monkeypatch.setattr(results.time, "sleep", lambda s: None)
+    results.run(["grid"], "ci", [0], jobs=2, resume=tmp_path / "kept")
+    results.run(["grid"], "ci", [0, 1], jobs=2, resume=tmp_path / "kept")
+    assert calls == [(0, "a"), (0, "b"), (1, "a"), (1, "b")]
+    assert sorted(results.load("grid")[0].seed.unique()) == [0, 1]
+    assert not list((tmp_path / "results").glob(".grid.*"))  # the children's part files are cleaned up
