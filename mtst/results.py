@@ -98,9 +98,9 @@ class Resume:
             if not path.exists():
                 continue
             run = json.loads(path.read_text())
-            differ = [k for k in self.stamp if run["stamp"].get(k) != self.stamp[k]]
+            differ = _differences(run["stamp"], self.stamp)
             if differ or (run["seed"], run["unit"]) != (seed, unit):
-                what = ", ".join(f"{k} {run['stamp'].get(k)!r} here, {self.stamp[k]!r} now" for k in differ) or f"unit {run['unit']!r} seed {run['seed']}"
+                what = ", ".join(f"{k} {a!r} there, {b!r} now" for k, a, b in differ) or f"unit {run['unit']!r} seed {run['seed']}"
                 raise SystemExit(f"{path} holds a run of another recipe ({what}): a resumed grid must be one commit, size, "
                                  f"recipe and machine. Pass another --resume folder, or delete {path} to run it again.")
             held[(seed, unit)] = run
@@ -113,6 +113,18 @@ class Resume:
         tmp.write_text(json.dumps(run))
         tmp.replace(self.path(seed, unit))  # whole or absent: a call stopped while writing leaves no half file
         return run
+
+
+def _differences(was: dict, now: dict, prefix: str = "") -> list[tuple[str, object, object]]:
+    """(key, was, now) for each value that differs, looking inside nested dicts (config.epochs, hardware.cpu_threads)."""
+    out = []
+    for k in sorted(set(was) | set(now)):
+        a, b = was.get(k), now.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append((prefix + k, a, b))
+    return out
 
 
 def _resumed_note(notes: str, picked_up: int, total: int, folder: Path) -> str:

@@ -443,7 +443,7 @@ def test_a_resumed_grid_runs_only_what_a_stopped_call_left_and_refuses_another_r
 
     before = (tmp_path / "results" / "grid.csv").read_text()
     monkeypatch.setenv("MTST_RESULTS_EPOCHS", "2")  # another recipe: refused before anything runs
-    with pytest.raises(SystemExit, match="epochs.*another --resume folder, or delete"):
+    with pytest.raises(SystemExit, match=r"config.epochs 0.25 there, 2.0 now\): .* another --resume folder, or delete"):
         results.run(["grid"], "ci", [0, 1], resume=kept)
     assert calls == [(1, "b")] and (tmp_path / "results" / "grid.csv").read_text() == before
 
