@@ -363,6 +363,10 @@ UNITS = {"single_vs_multi": SINGLE_VS_MULTI, "recipe_sweep": list(SWEEP), "tuned
          "layerwise_lr": list(LAYERWISE_RUNS),
          "loss_weighting": list(WEIGHTING_RUNS)}
 
+# Experiments whose units share an expensive first step (head_drift: the full fine-tune that both settings start
+# from). A grid split into runs (--jobs, --resume) runs all their units in one call per seed, unless --units asks.
+SHARED_SETUP = {"head_drift"}
+
 
 EXPERIMENTS = {"single_vs_multi": run_single_vs_multi, "tuned_recipe": run_tuned_recipe, "recipe_sweep": run_recipe_sweep, "precision": run_precision,
                "freezing": run_freezing, "freezing_size_sweep": run_freezing_size_sweep, "head_drift": run_head_drift_experiment,

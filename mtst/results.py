@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .experiments import COLUMNS, EXPERIMENTS, UNITS, full_config, tuned_config
+from .experiments import COLUMNS, EXPERIMENTS, SHARED_SETUP, UNITS, full_config, tuned_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "results"
@@ -87,10 +87,10 @@ class Resume:
         self.folder, self.experiment = Path(folder), experiment
         self.stamp = json.loads(json.dumps({"commit": git_commit(), "size": size, "config": _config(experiment, size), "hardware": hardware()}))
 
-    def path(self, seed: int, unit: str) -> Path:
-        return self.folder / f"{self.experiment}.seed{seed}.{re.sub(r'[^A-Za-z0-9_.@+-]', '_', unit)}.json"
+    def path(self, seed: int, unit: str | None) -> Path:
+        return self.folder / f"{self.experiment}.seed{seed}.{re.sub(r'[^A-Za-z0-9_.@+-]', '_', unit or 'all')}.json"
 
-    def finished(self, todo: list[tuple[int, str]]) -> dict[tuple[int, str], dict]:
+    def finished(self, todo: list[tuple[int, str | None]]) -> dict[tuple[int, str | None], dict]:
         """The runs of `todo` the folder already holds: {(seed, unit): {"rows", "wall_time_s", ...}}."""
         held = {}
         for seed, unit in todo:
@@ -106,7 +106,7 @@ class Resume:
             held[(seed, unit)] = run
         return held
 
-    def keep(self, seed: int, unit: str, rows: list[dict], wall: float) -> dict:
+    def keep(self, seed: int, unit: str | None, rows: list[dict], wall: float) -> dict:
         run = {"experiment": self.experiment, "seed": seed, "unit": unit, "wall_time_s": wall, "stamp": self.stamp, "rows": rows}
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.path(seed, unit).with_suffix(".tmp")
@@ -150,7 +150,9 @@ def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, note
         return
     RESULTS_DIR.mkdir(exist_ok=True)
     start = time.perf_counter()
-    planned = {name: [(s, u) for s in seeds for u in UNITS[name] if not units or u in units] for name in experiments}
+    split = {name: [None] if name in SHARED_SETUP and not units else [u for u in UNITS[name] if not units or u in units]
+             for name in experiments}  # None: all the units in one call
+    planned = {name: [(s, u) for s in seeds for u in split[name]] for name in experiments}
     if not any(planned.values()):
         raise SystemExit(f"nothing to run: none of the units {units} belongs to {experiments}; units: {UNITS}")
     keeper = {name: Resume(resume, name, size) for name in experiments} if resume is not None else {}
@@ -172,7 +174,7 @@ def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, note
         rows = [r for _, run_ in finished for r in run_["rows"]]
         note = _resumed_note(notes, picked_up[name], len(planned[name]), resume)
         if partial:
-            missing = [f"{u}@seed{s}" for s, u in planned[name] if (s, u) not in done[name]]
+            missing = [f"{u or 'all units'}@seed{s}" for s, u in planned[name] if (s, u) not in done[name]]
             note = (note + "; " if note else "") + (f"partial: {len(finished)} of {len(planned[name])} runs finished within the "
                                                     f"{deadline_s:.0f} s budget; missing {', '.join(missing)}")
         wall = time.perf_counter() - first.get(name, time.perf_counter()) + earlier[name]
@@ -202,16 +204,17 @@ def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, note
             while todo and len(running) < jobs:
                 name, s, u = todo.pop(0)
                 first.setdefault(name, time.perf_counter())
-                part = RESULTS_DIR / f".{name}.{s}.{u.replace(':', '_')}.json"
+                part = RESULTS_DIR / f".{name}.{s}.{(u or 'all').replace(':', '_')}.json"
                 part.unlink(missing_ok=True)
-                cmd = [sys.executable, "-m", "mtst.results", "--size", size, "--experiments", name, "--seeds", str(s), "--unit", u, "--part", str(part)]
+                cmd = [sys.executable, "-m", "mtst.results", "--size", size, "--experiments", name, "--seeds", str(s),
+                       *(["--unit", u] if u else []), "--part", str(part)]
                 running.append((subprocess.Popen(cmd), (name, s, u), part, time.perf_counter()))
             time.sleep(1)
             for item in [x for x in running if x[0].poll() is not None]:
                 running.remove(item)
                 proc, (name, s, u), part, t0 = item
                 if proc.returncode:
-                    raise SystemExit(f"{name} {u} seed {s}: a child process failed with exit code {proc.returncode}")
+                    raise SystemExit(f"{name} {u or 'all units'} seed {s}: a child process failed with exit code {proc.returncode}")
                 rows = json.loads(part.read_text())
                 part.unlink()
                 finish(name, s, u, rows, t0)

@@ -416,7 +416,7 @@ def _grid(monkeypatch, tmp_path, stop_at=None):
         time.sleep(0.05)
         if (seed, unit) == stop_at:
             raise _Stop
-        return [experiments._row("grid", unit, seed, "topic", "score", 0.5 + seed / 10, 10, 1.0)]
+        return [experiments._row("grid", u, seed, "topic", "score", 0.5 + seed / 10, 10, 1.0) for u in ([unit] if unit else ["a", "b"])]
 
     monkeypatch.setitem(results.EXPERIMENTS, "grid", grid)
     monkeypatch.setitem(results.UNITS, "grid", ["a", "b"])
@@ -456,7 +456,7 @@ def test_resume_keeps_each_run_of_parallel_jobs_as_it_finishes(monkeypatch, tmp_
     class Child:  # stands in for `python -m mtst.results ... --part FILE`: runs the unit and writes its rows there
         def __init__(self, cmd):
             arg = dict(zip(cmd[3::2], cmd[4::2]))
-            Path(arg["--part"]).write_text(json.dumps(grid(arg["--size"], int(arg["--seeds"]), arg["--unit"])))
+            Path(arg["--part"]).write_text(json.dumps(grid(arg["--size"], int(arg["--seeds"]), arg.get("--unit"))))
             self.returncode = 0
 
         def poll(self):
@@ -469,3 +469,15 @@ def test_resume_keeps_each_run_of_parallel_jobs_as_it_finishes(monkeypatch, tmp_
     assert calls == [(0, "a"), (0, "b"), (1, "a"), (1, "b")]
     assert sorted(results.load("grid")[0].seed.unique()) == [0, 1]
     assert not list((tmp_path / "results").glob(".grid.*"))  # the children's part files are cleaned up
+
+
+def test_units_that_share_their_first_step_run_in_one_call_per_seed(monkeypatch, tmp_path):
+    """head_drift's two settings start from one full fine-tune: a split grid runs them together, not that step twice."""
+    assert "head_drift" in results.SHARED_SETUP
+    calls = _grid(monkeypatch, tmp_path)
+    monkeypatch.setattr(results, "SHARED_SETUP", {"grid"})
+    results.run(["grid"], "ci", [0, 1], resume=tmp_path / "kept")
+    assert calls == [(0, None), (1, None)]
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["grid.seed0.all.json", "grid.seed1.all.json"]
+    results.run(["grid"], "ci", [0], units=["b"], resume=tmp_path / "kept")  # asked for by unit: run by unit
+    assert calls[2:] == [(0, "b")]
