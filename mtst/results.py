@@ -342,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.tag is not None and not args.merge:
         p.error("--tag names the file that --merge writes: pass --merge DIR... with it")
+    if args.resume is not None and args.merge:
+        p.error("--resume runs a grid, --merge joins finished ones: call them one at a time")
     if args.merge:
         for name in args.experiments:
             print("wrote", merge(name, args.merge, args.tag).relative_to(ROOT))

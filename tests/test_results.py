@@ -446,6 +446,8 @@ def test_a_resumed_grid_runs_only_what_a_stopped_call_left_and_refuses_another_r
     with pytest.raises(SystemExit, match=r"config.epochs 0.25 there, 2.0 now\): .* another --resume folder, or delete"):
         results.run(["grid"], "ci", [0, 1], resume=kept)
     assert calls == [(1, "b")] and (tmp_path / "results" / "grid.csv").read_text() == before
+    with pytest.raises(SystemExit):
+        results.main(["--experiments", "grid", "--resume", str(kept), "--merge", str(kept)])  # two jobs at once: an argparse error
 
 
 def test_resume_keeps_each_run_of_parallel_jobs_as_it_finishes(monkeypatch, tmp_path):
