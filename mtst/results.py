@@ -74,7 +74,6 @@ def _finish(name: str, rows: list[dict], size: str, seeds: list[int], wall: floa
             (out / f.name).write_bytes(f.read_bytes())
 
 
-
 class Resume:
     """The folder of a resumable grid (`--resume DIR`): each finished (seed, unit) run of an experiment is kept there
     as one JSON file, with the commit, size, recipe and machine it ran with. The same command again skips the runs
