@@ -6,7 +6,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
-from . import cache, diagnostics, evaluation, probes, scenarios, training, weighting, widgets  # noqa: E402, F401
+from . import cache, diagnostics, evaluation, probes, sampling, scenarios, training, weighting, widgets  # noqa: E402, F401
 from .cache import EncoderCache  # noqa: E402
 from .data import SIZES, SPLITS, TASKS, DataError, TaskData, load_task, resolve_size, split_checksum, task_summary  # noqa: E402
 from .diagnostics import ConflictMonitor, GradientMonitor, linear_cka  # noqa: E402
@@ -40,14 +40,13 @@ from .plotting import (  # noqa: E402
     project_2d,
 )
 from .probes import knn_accuracy, linear_probe_accuracy, nearest_neighbours  # noqa: E402
+from .sampling import SAMPLERS, task_schedule  # noqa: E402
 from .training import (  # noqa: E402
-    SAMPLERS,
     Callback,
     NonFiniteLossError,
     TrainConfig,
     Trainer,
     TrainResult,
-    task_schedule,
     train,
 )
 from .weighting import WEIGHTINGS, UncertaintyWeighting, pcgrad, uncertainty_summary  # noqa: E402

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -18,8 +17,7 @@ from torch import nn
 from .data import TaskData
 from .model import IGNORE_INDEX, MultiTaskModel, align_labels, model_parts
 from .optim import layerwise_param_groups, make_optimizer, make_scheduler
-
-SAMPLERS = ("round_robin", "proportional", "temperature")
+from .sampling import SAMPLERS, planned_steps, task_passes, task_schedule
 
 
 @dataclass
@@ -85,50 +83,6 @@ class Callback:
     def on_step_end(self, trainer: "Trainer", step: int, task: str, loss: float) -> None: ...
     def on_evaluate(self, trainer: "Trainer", step: int, metrics: dict[str, dict]) -> None: ...
     def on_train_end(self, trainer: "Trainer") -> None: ...
-
-
-# --------------------------------------------------------------------------- samplers
-
-
-def task_schedule(batches: dict[str, int], steps: int, sampler: str = "proportional", temperature: float = 2.0, seed: int = 0) -> list[str]:
-    """Which task each step trains on. Every batch holds one task (as in MT-DNN and sentence-transformers)."""
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
-    names = list(batches)
-    if sampler == "round_robin":
-        return [names[i % len(names)] for i in range(steps)]
-    if sampler == "temperature" and not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    n = np.array([batches[t] for t in names], dtype=float)
-    p = n if sampler == "proportional" else n ** (1.0 / temperature)
-    rng = np.random.default_rng(seed)
-    return [names[i] for i in rng.choice(len(names), size=steps, p=p / p.sum())]
-
-
-def sampling_shares(batches: dict[str, int], sampler: str, temperature: float = 2.0) -> dict[str, float]:
-    """The expected share of steps each task gets under a sampler."""
-    if sampler == "round_robin":
-        return {t: 1 / len(batches) for t in batches}
-    n = np.array(list(batches.values()), dtype=float)
-    p = n if sampler == "proportional" else n ** (1.0 / temperature)
-    return dict(zip(batches, (p / p.sum()).tolist()))
-
-
-def task_passes(train_data: dict[str, TaskData], config: TrainConfig) -> dict[str, float]:
-    """Batches each task gets in a run that is `epochs` long: passes (task_epochs, else epochs) × its batches per pass."""
-    extra = config.task_epochs or {}
-    unknown = sorted(set(extra) - set(train_data))
-    if unknown:
-        raise KeyError(f"task_epochs names tasks that are not trained: {unknown}; tasks: {list(train_data)}")
-    bad = {t: e for t, e in extra.items() if not e > 0}
-    if bad:
-        raise ValueError(f"task_epochs must be > 0, got {bad}")
-    return {t: extra.get(t, config.epochs) * math.ceil(len(d) / config.batch_size) for t, d in train_data.items()}
-
-
-def planned_steps(train_data: dict[str, TaskData], config: TrainConfig) -> int:
-    """The number of optimizer steps a run will take: config.steps, else each task's passes × its batches, summed."""
-    return config.steps or max(1, round(sum(task_passes(train_data, config).values())))
 
 
 # --------------------------------------------------------------------------- batches

@@ -9,7 +9,8 @@ import torch
 
 import mtst
 from mtst.model import IGNORE_INDEX, word_predictions
-from mtst.training import check_task_data, make_batch, sampling_shares
+from mtst.sampling import sampling_shares
+from mtst.training import check_task_data, make_batch
 
 warnings.filterwarnings("ignore", message=".*truncated")
 
@@ -111,7 +112,7 @@ def test_samplers():
 def test_task_epochs_give_a_task_its_own_number_of_passes(model, data):
     small = {"sentiment": data["sentiment"].subset(64), "ner": data["ner"].subset(32)}  # 8 and 4 batches of 8
     cfg = mtst.TrainConfig(epochs=2.0, task_epochs={"ner": 6.0}, batch_size=8, progress=False, device="cpu")
-    assert mtst.training.task_passes(small, cfg) == {"sentiment": 16.0, "ner": 24.0}
+    assert mtst.sampling.task_passes(small, cfg) == {"sentiment": 16.0, "ner": 24.0}
     trainer = mtst.Trainer(model, small, cfg)
     assert trainer.total_steps == 40
     counts = pd.Series(trainer.schedule).value_counts()
