@@ -263,10 +263,11 @@ def table_head_drift(tag: str | None = None) -> str:
                                f"{per_seed}. Provenance: {provenance_line(prov)}.")
 
 
-def table_layerwise_lr() -> str:
+def table_layerwise_lr(tag: str | None = None) -> str:
+    """The learning-rate schemes' test scores, forgetting and speed; `tag` reads results/layerwise_lr.<tag>.csv."""
     from .scenarios import LR_SCHEMES
 
-    df, prov = load("layerwise_lr")
+    df, prov = load("layerwise_lr", tag)
     wide = _scores_by_setting(df)
     f = df[df.metric.str.startswith("forgetting:")]
     low = f[f.metric.isin(["forgetting:embeddings", "forgetting:layer_0"])].groupby("setting").value.mean().mul(100)
@@ -363,7 +364,7 @@ SECTIONS = {"benchmarks": table_benchmarks, "notebook-times": table_notebook_tim
             "freezing": table_freezing, "freezing-size-sweep": table_freezing_size_sweep,
             "freezing-size-sweep-cpu-full": lambda: table_freezing_size_sweep("cpu-full"), "head-drift": table_head_drift,
             "head-drift-cpu-full": lambda: table_head_drift("cpu-full"),
-            "layerwise-lr": table_layerwise_lr, "loss-weighting": table_loss_weighting}
+            "layerwise-lr": table_layerwise_lr, "layerwise-lr-cpu-bf16-full": lambda: table_layerwise_lr("cpu-bf16-full"), "loss-weighting": table_loss_weighting}
 
 
 def render_readme(text: str) -> str:
