@@ -12,6 +12,7 @@ The experiments themselves are in `mtst.experiments`; the README tables made fro
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import re
@@ -105,8 +106,8 @@ class Resume:
             held[(seed, unit)] = run
         return held
 
-    def keep(self, seed: int, unit: str | None, rows: list[dict], wall: float) -> dict:
-        run = {"experiment": self.experiment, "seed": seed, "unit": unit, "wall_time_s": wall, "stamp": self.stamp, "rows": rows}
+    def keep(self, seed: int, unit: str | None, rows: list[dict], wall: float, notes: str = "") -> dict:
+        run = {"experiment": self.experiment, "seed": seed, "unit": unit, "wall_time_s": wall, "notes": notes, "stamp": self.stamp, "rows": rows}
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.path(seed, unit).with_suffix(".tmp")
         tmp.write_text(json.dumps(run))
@@ -126,10 +127,15 @@ def _differences(was: dict, now: dict, prefix: str = "") -> list[tuple[str, obje
     return out
 
 
-def _resumed_note(notes: str, picked_up: int, total: int, folder: Path) -> str:
+def _resumed_note(notes: str, runs: list[dict], picked_up: int, folder: Path) -> str:
+    """The notes of a grid that earlier calls helped make: each call's --notes once (with how many runs it made, where
+    they differ), then how many runs were picked up."""
     if not picked_up:
         return notes
-    return (notes + "; " if notes else "") + f"resumed: {picked_up} of {total} runs were made by an earlier call ({folder})"
+    made = collections.Counter(r.get("notes", notes) for r in runs)  # a run kept before runs kept notes: this call's
+    if len(made) > 1:
+        notes = " | ".join(f"{n} run{'s' * (n > 1)}: {note or 'no notes'}" for note, n in made.items())
+    return (notes + "; " if notes else "") + f"resumed: {picked_up} of {len(runs)} runs were made by an earlier call ({folder})"
 
 
 def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, notes: str = "", out: Path | None = None,
@@ -171,7 +177,7 @@ def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, note
             print(f"{name}: no run finished, nothing written", flush=True)
             return
         rows = [r for _, run_ in finished for r in run_["rows"]]
-        note = _resumed_note(notes, picked_up[name], len(planned[name]), resume)
+        note = _resumed_note(notes, [run_ for _, run_ in finished], picked_up[name], resume)
         if partial:
             missing = [f"{u or 'all units'}@seed{s}" for s, u in planned[name] if (s, u) not in done[name]]
             note = (note + "; " if note else "") + (f"partial: {len(finished)} of {len(planned[name])} runs finished within the "
@@ -181,7 +187,7 @@ def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, note
 
     def finish(name, s, u, rows, t0):
         wall = time.perf_counter() - t0
-        done[name][(s, u)] = keeper[name].keep(s, u, rows, wall) if keeper else {"rows": rows, "wall_time_s": wall}
+        done[name][(s, u)] = keeper[name].keep(s, u, rows, wall, notes) if keeper else {"rows": rows, "wall_time_s": wall, "notes": notes}
         if len(done[name]) == len(planned[name]):
             write_done(name, partial=False)
 

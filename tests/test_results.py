@@ -427,18 +427,19 @@ def test_a_resumed_grid_runs_only_what_a_stopped_call_left_and_refuses_another_r
     calls = _grid(monkeypatch, tmp_path, stop_at=(1, "b"))
     kept = tmp_path / "kept"
     with pytest.raises(_Stop):
-        results.run(["grid"], "ci", [0, 1], resume=kept)
+        results.run(["grid"], "ci", [0, 1], resume=kept, notes="first session")
     assert calls == [(0, "a"), (0, "b"), (1, "a"), (1, "b")]
     runs = [json.loads(p.read_text()) for p in kept.glob("grid.seed*.json")]
     assert len(runs) == 3 and all(r["wall_time_s"] >= 0.05 for r in runs) and not list(kept.glob("*.tmp"))
     assert not (tmp_path / "results" / "grid.csv").exists()  # incomplete: no results file yet
 
     calls = _grid(monkeypatch, tmp_path)
-    results.main(["--size", "ci", "--experiments", "grid", "--seeds", "0", "1", "--resume", str(kept)])
+    results.main(["--size", "ci", "--experiments", "grid", "--seeds", "0", "1", "--resume", str(kept), "--notes", "second session"])
     assert calls == [(1, "b")]  # the three kept runs are not run again
     df, prov = results.load("grid")
     assert sorted(zip(df.seed, df.setting)) == [(0, "a"), (0, "b"), (1, "a"), (1, "b")]
-    assert prov["seeds"] == [0, 1] and "resumed: 3 of 4 runs were made by an earlier call" in prov["notes"]
+    assert prov["seeds"] == [0, 1]  # each call's notes, and how many runs it made
+    assert prov["notes"] == f"3 runs: first session | 1 run: second session; resumed: 3 of 4 runs were made by an earlier call ({kept})"
     assert prov["wall_time_s"] >= 0.2  # the earlier call's three runs and this call's one
 
     before = (tmp_path / "results" / "grid.csv").read_text()
