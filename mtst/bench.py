@@ -29,6 +29,14 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def _device(device: str | None) -> torch.device:
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def _medians(times: dict[str, list[float]]) -> dict[str, float]:
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def interleaved(contenders: dict, repeats: int, device: torch.device) -> dict[str, list[float]]:
     """Run each contender once per round, in turn, so that drift in the machine hits all of them alike."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
@@ -49,7 +57,7 @@ def bench_encode(n: int = 2000, batch_size: int = 32, repeats: int = 3, device: 
     from .data import load_task
     from .encoder import TOKENIZE_THREADS, SentenceEncoder, default_model_path
 
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = _device(device)
     texts = load_task("sentiment", "train", "full").texts[:n]
     if len(texts) < n:
         texts += load_task("sentiment", "validation", "full").texts[: n - len(texts)]
@@ -71,13 +79,13 @@ def bench_encode(n: int = 2000, batch_size: int = 32, repeats: int = 3, device: 
     fp32 = run_fp32()
     bf16 = run_bf16()
     times = interleaved({"st_fp32": run_st, "mtst_fp32": run_fp32, "mtst_bf16": run_bf16}, repeats, dev)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = _medians(times)
     rate = {k: len(texts) / v for k, v in med.items()}
     # The host side alone, which bounds a GPU's rate: all the texts through one transformers tokenizer call
     # against mtst's chunks on TOKENIZE_THREADS threads (same ids).
     host = interleaved({"transformers_call": lambda: enc.tokenizer(texts, truncation=True, max_length=enc.max_length),
                         "mtst_threads": lambda: enc._token_ids(texts)}, max(repeats, 5), torch.device("cpu"))
-    host_med = {k: statistics.median(v) for k, v in host.items()}
+    host_med = _medians(host)
     return {
         "benchmark": "encode",
         "sentences": len(texts),
@@ -121,7 +129,7 @@ def bench_heads(batch_size: int = 32, repeats: int = 10, device: str | None = No
     from .encoder import SentenceEncoder
     from .model import MultiTaskModel
 
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = _device(device)
     data = {t: load_task(t, "train", "ci") for t in TASKS}
     model = MultiTaskModel.for_tasks(SentenceEncoder.from_pretrained(max_length=128), data).to(dev).eval()
     texts = data["sentiment"].texts[:batch_size]
@@ -140,7 +148,7 @@ def bench_heads(batch_size: int = 32, repeats: int = 10, device: str | None = No
         for fn in (one, three, naive):
             fn()
         times = interleaved({"one_head": one, "three_heads": three, "naive_per_task": naive}, repeats, dev)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = _medians(times)
     return {
         "benchmark": "heads",
         "batch_size": batch_size,
@@ -161,9 +169,15 @@ def _print_heads(r: dict) -> None:
     print(f"  ratio naive (one pass per task) / 1 head  = {r['ratio_naive_over_one']:.3f}x")
 
 
-def bench_optim(batch_size: int = 16, repeats: int = 10, device: str | None = None) -> dict:
-    """A full training step (forward, backward, AdamW foreach) with layer-wise groups against one group."""
+def _training_steps(dev: torch.device, batch_size: int, contenders: dict[str, tuple]) -> dict[str, tuple]:
+    """One training step per contender, each on its own copy of one multi-task model and the same batch of real
+    sentiment sentences: forward, backward, AdamW (foreach). A contender is (layer_decay, monitor): layer_decay None
+    means one param group at lr 1e-4, else layer-wise groups (1e-4 at the top, 1e-3 for the heads); a GradientMonitor
+    records the step as it does under the Trainer. The k-th step of every contender draws the same dropout masks, so
+    contenders that should train alike end with the same weights. Each step runs once here, to warm up.
+    Returns {name: (step, model, optimizer)}."""
     import copy
+    from types import SimpleNamespace
 
     from .data import TASKS, load_task
     from .encoder import SentenceEncoder
@@ -171,32 +185,44 @@ def bench_optim(batch_size: int = 16, repeats: int = 10, device: str | None = No
     from .optim import layerwise_param_groups, make_optimizer
     from .training import make_batch, task_loss
 
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     data = {t: load_task(t, "train", "ci") for t in TASKS}
     base = MultiTaskModel.for_tasks(SentenceEncoder.from_pretrained(max_length=64), data).to(dev)
-    contenders, n_groups = {}, {}
-    for name, decay in (("one_group", None), ("layerwise", 0.9)):
+    out = {}
+    for name, (decay, mon) in contenders.items():
         model = copy.deepcopy(base)
         if decay is None:
             groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": 1e-4, "weight_decay": 0.01}]
         else:
             groups = layerwise_param_groups(model, 1e-4, 1e-3, decay)
         opt = make_optimizer(groups, model)
-        n_groups[name] = len(groups)
         batch = make_batch(model, data["sentiment"], list(range(batch_size)))
         labels = batch["labels"].to(dev)
+        state = {"step": 0}
 
-        def step(model=model, opt=opt, batch=batch, labels=labels):
+        def step(model=model, opt=opt, batch=batch, labels=labels, mon=mon, state=state):
+            state["step"] += 1
+            torch.manual_seed(state["step"])
             loss = task_loss(model(batch, ["sentiment"])["sentiment"], labels)
             loss.backward()
+            if mon is not None:
+                mon.on_after_backward(SimpleNamespace(model=model), state["step"], "sentiment")
             opt.step()
             opt.zero_grad(set_to_none=True)
+            if mon is not None:
+                mon.on_step_end(SimpleNamespace(model=model), state["step"], "sentiment", float(loss.detach()))
 
         step()
-        contenders[name] = step
-    times = interleaved(contenders, repeats, dev)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    return {"benchmark": "optim", "batch_size": batch_size, "repeats": repeats, "device": str(dev), "groups": n_groups,
+        out[name] = (step, model, opt)
+    return out
+
+
+def bench_optim(batch_size: int = 16, repeats: int = 10, device: str | None = None) -> dict:
+    """A full training step (forward, backward, AdamW foreach) with layer-wise groups against one group."""
+    dev = _device(device)
+    steps = _training_steps(dev, batch_size, {"one_group": (None, None), "layerwise": (0.9, None)})
+    med = _medians(interleaved({k: v[0] for k, v in steps.items()}, repeats, dev))
+    return {"benchmark": "optim", "batch_size": batch_size, "repeats": repeats, "device": str(dev),
+            "groups": {k: len(v[2].param_groups) for k, v in steps.items()},
             "median_s": med, "ratio_layerwise_over_one_group": med["layerwise"] / med["one_group"], **provenance()}
 
 
@@ -209,48 +235,20 @@ def _print_optim(r: dict) -> None:
 
 def bench_monitor(batch_size: int = 16, repeats: int = 10, device: str | None = None) -> dict:
     """A full training step with the GradientMonitor recording every step (grad norms and update sizes) against
-    the same step without it."""
-    import copy
-    from types import SimpleNamespace
-
-    from .data import TASKS, load_task
+    the same step without it. The monitor only reads, so every contender must end with the plain one's weights."""
     from .diagnostics import GradientMonitor
-    from .encoder import SentenceEncoder
-    from .model import MultiTaskModel
-    from .optim import layerwise_param_groups, make_optimizer
-    from .training import make_batch, task_loss
 
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    data = {t: load_task(t, "train", "ci") for t in TASKS}
-    base = MultiTaskModel.for_tasks(SentenceEncoder.from_pretrained(max_length=64), data).to(dev)
-    contenders, monitors = {}, {}
-    kinds = {"plain": None, "monitored": GradientMonitor(every=1), "grads_only": GradientMonitor(every=1, updates=False),
-             "every_10": GradientMonitor(every=10)}
-    for name, mon in kinds.items():
-        model = copy.deepcopy(base)
-        opt = make_optimizer(layerwise_param_groups(model, 1e-4, 1e-3, 0.9), model)
-        batch = make_batch(model, data["sentiment"], list(range(batch_size)))
-        labels = batch["labels"].to(dev)
-        monitors[name] = mon
-        state = {"step": 0}
-
-        def step(model=model, opt=opt, batch=batch, labels=labels, mon=mon, state=state):
-            state["step"] += 1
-            loss = task_loss(model(batch, ["sentiment"])["sentiment"], labels)
-            loss.backward()
-            if mon is not None:
-                mon.on_after_backward(SimpleNamespace(model=model), state["step"], "sentiment")
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            if mon is not None:
-                mon.on_step_end(SimpleNamespace(model=model), state["step"], "sentiment", float(loss.detach()))
-
-        step()
-        contenders[name] = step
-    times = interleaved(contenders, repeats, dev)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    dev = _device(device)
+    monitors = {"plain": None, "monitored": GradientMonitor(every=1), "grads_only": GradientMonitor(every=1, updates=False),
+                "every_10": GradientMonitor(every=10)}
+    steps = _training_steps(dev, batch_size, {name: (0.9, mon) for name, mon in monitors.items()})
+    med = _medians(interleaved({k: v[0] for k, v in steps.items()}, repeats, dev))
+    plain = dict(steps["plain"][1].named_parameters())
+    with torch.no_grad():
+        diff = max(float((p - plain[n]).abs().max()) for k, v in steps.items() for n, p in v[1].named_parameters())
     return {"benchmark": "monitor", "batch_size": batch_size, "repeats": repeats, "device": str(dev), "median_s": med,
-            "records": len(monitors["monitored"].rows), "ratio_monitored_over_plain": med["monitored"] / med["plain"],
+            "records": len(monitors["monitored"].rows), "max_abs_weight_diff_vs_plain": diff,
+            "ratio_monitored_over_plain": med["monitored"] / med["plain"],
             "ratio_grads_only_over_plain": med["grads_only"] / med["plain"], "ratio_every_10_over_plain": med["every_10"] / med["plain"],
             **provenance()}
 
@@ -262,6 +260,8 @@ def _print_monitor(r: dict) -> None:
     print(f"  ratio monitored (every step: grad norms + update sizes of every part) / plain = {r['ratio_monitored_over_plain']:.3f}x")
     print(f"  ratio grad norms only, every step / plain = {r['ratio_grads_only_over_plain']:.3f}x")
     print(f"  ratio grad norms + update sizes every 10 steps / plain = {r['ratio_every_10_over_plain']:.3f}x")
+    if "max_abs_weight_diff_vs_plain" in r:  # files written before the check lack it
+        print(f"  max abs weight diff of the monitored runs vs plain after {r['repeats'] + 1} steps: {r['max_abs_weight_diff_vs_plain']:.1e}")
 
 
 def bench_cache(size: str = "demo", batch_size: int = 32, repeats: int = 1, device: str | None = None) -> dict:
@@ -275,7 +275,7 @@ def bench_cache(size: str = "demo", batch_size: int = 32, repeats: int = 1, devi
     from .model import MultiTaskModel
     from .training import TrainConfig, Trainer
 
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = _device(device)
     train_data = {t: load_task(t, "train", size) for t in TASKS}
     test = {t: load_task(t, "test", size) for t in TASKS}
     encoder = SentenceEncoder.from_pretrained(max_length=SIZES[size].max_length)
@@ -334,7 +334,7 @@ def bench_poolings(n: int = 1000, batch_size: int = 32, repeats: int = 3, device
     from .encoder import POOLING_MODES, SentenceEncoder
     from .widgets import _pooling
 
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = _device(device)
     enc = SentenceEncoder.from_pretrained(max_length=128).to(dev)
     texts = load_task("sentiment", "train", "demo").texts[: n // 2] + load_task("topic", "train", "demo").texts[: n - n // 2]
     out: dict[str, dict] = {}
@@ -350,7 +350,7 @@ def bench_poolings(n: int = 1000, batch_size: int = 32, repeats: int = 3, device
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*were truncated")
         times = interleaved({"encode_per_mode": per_mode, "encode_poolings": one_pass}, repeats, dev)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = _medians(times)
     diff = max((out["per_mode"][m] - out["one_pass"][m]).abs().max().item() for m in POOLING_MODES)
     return {
         "benchmark": "poolings",

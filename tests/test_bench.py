@@ -76,3 +76,16 @@ def test_cpu_bf16_flags_are_read_from_cpuinfo_and_shown_in_the_benchmark_table(t
         (tmp_path / name).write_text(json.dumps({**row, "cpu_bf16_flags": flags}))
     table = tables.table_benchmarks()
     assert "| AMD EPYC, 2 threads, avx512_bf16 |" in table and "| AMD EPYC, 2 threads, no bf16 flag |" in table
+
+
+def test_the_monitor_benchmark_times_training_that_the_monitor_does_not_change():
+    r = bench.bench_monitor(batch_size=4, repeats=2, device="cpu")
+    assert r["records"] > 0  # the monitored contender recorded its steps
+    assert r["max_abs_weight_diff_vs_plain"] == 0.0  # it only reads: same dropout masks, same updates, same weights
+    assert r["ratio_monitored_over_plain"] > 0
+
+
+def test_the_optim_benchmark_compares_one_group_with_the_layerwise_groups():
+    r = bench.bench_optim(batch_size=4, repeats=1, device="cpu")
+    assert r["groups"]["one_group"] == 1 and r["groups"]["layerwise"] > 8  # embeddings, 6 layers, heads; decay split
+    assert r["ratio_layerwise_over_one_group"] > 0
