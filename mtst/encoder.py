@@ -106,6 +106,13 @@ def _check_choice(value: str, options: tuple[str, ...], what: str) -> str:
     return value
 
 
+def check_count(value, what: str, most: int | None = None) -> int:
+    """An int ≥ 1 (and ≤ most), or a ValueError that names the argument and the range."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= (most or value):
+        raise ValueError(f"{what} must be an int from 1{f' to {most}' if most else ' up'}, got {value!r}")
+    return int(value)
+
+
 def _sentence_transformers_defaults(folder: Path) -> dict:
     """max_seq_length, pooling mode and normalisation from a sentence-transformers folder, if it is one."""
     found: dict = {}
@@ -168,7 +175,7 @@ class SentenceEncoder(nn.Module):
         self.tokenizer = tokenizer
         self.pooling = _check_choice(pooling, POOLING_MODES, "pooling")
         self.normalize = bool(normalize)
-        self.max_length = int(max_length)
+        self.max_length = check_count(max_length, "max_length (word pieces)", getattr(model.config, "max_position_embeddings", None))
         self.name_or_path = getattr(model, "name_or_path", None)
 
     # ------------------------------------------------------------------ construction
@@ -186,7 +193,7 @@ class SentenceEncoder(nn.Module):
         source = default_model_path() if name_or_path is None else name_or_path
         model, tokenizer = _load_backbone(source)
         st = _sentence_transformers_defaults(Path(source)) if Path(source).is_dir() else {}
-        max_length = max_length or st.get("max_length") or min(getattr(tokenizer, "model_max_length", 512), 512)
+        max_length = max_length if max_length is not None else st.get("max_length") or min(getattr(tokenizer, "model_max_length", 512), 512)
         enc = cls(model, tokenizer, pooling=pooling or st.get("pooling", "mean"), normalize=normalize, max_length=max_length)
         enc.name_or_path = str(source)
         return enc
@@ -277,6 +284,7 @@ class SentenceEncoder(nn.Module):
 
     def _encode(self, sentences, modes: tuple[str, ...], batch_size, normalize, precision, show_progress) -> dict[str, torch.Tensor]:
         _check_choice(precision, PRECISIONS, "precision")
+        check_count(batch_size, "batch_size")
         if sentences is None or isinstance(sentences, str):
             raise TypeError("sentences must be a list of str (wrap a single sentence in a list)")
         sentences = list(sentences)

@@ -7,6 +7,7 @@ import torch
 
 from .cache import EncoderCache
 from .data import TaskData
+from .encoder import check_count
 from .model import MultiTaskModel, word_predictions
 from .training import _autocast, check_task_data, make_batch
 
@@ -17,6 +18,8 @@ def predict_labels(model: MultiTaskModel, data: TaskData, task: str | None = Non
     """Predicted label ids: one per sentence, or one list per tweet (word level) for token tasks. With a cache
     of this data's encoder outputs (`mtst.cache.EncoderCache`, the encoder frozen), only the head runs."""
     task = task or data.name
+    model._head(task)  # KeyError listing the model's tasks
+    check_count(batch_size, "batch_size")
     if cache is not None and (task not in cache.labels or cache.size(task) != len(data)):
         have = f"{cache.size(task)} examples of {task!r}" if task in cache.labels else f"no {task!r} (it holds {sorted(cache.labels)})"
         raise ValueError(f"the cache holds {have}, not the {len(data)} given: build EncoderCache(model, {{{task!r}: data}}) from this data")
@@ -52,6 +55,7 @@ def evaluate(model: MultiTaskModel, data: TaskData, task: str | None = None, bat
     """accuracy and macro-F1 (sentence tasks), entity-level precision/recall/F1 by seqeval (token tasks).
     `score` is the headline: accuracy, or entity F1. `cache`: as in `predict_labels`."""
     task = task or data.name
+    model._head(task)  # KeyError listing the model's tasks
     check_task_data(task, data, len(model.label_names[task]))
     preds = predict_labels(model, data, task, batch_size, precision, cache)
     if data.kind == "token":

@@ -142,6 +142,8 @@ class MultiTaskModel(nn.Module):
         """Readable outputs per sentence: a label name per sentence task, (words, entity type) spans for token tasks."""
         single = isinstance(sentences, str)
         sentences = [sentences] if single else list(sentences)
+        if not sentences:
+            return []
         was_training = self.training
         self.eval()
         try:

@@ -44,6 +44,9 @@ def layerwise_param_groups(
     unknown = set(head_lrs or {}) - {p[5:] for p in parts if p.startswith("head:")}
     if unknown:
         raise KeyError(f"head_lrs names tasks without a head: {sorted(unknown)}; heads: {[p[5:] for p in parts if p.startswith('head:')]}")
+    bad = {t: r for t, r in (head_lrs or {}).items() if not r > 0}
+    if bad:
+        raise ValueError(f"head_lrs must be > 0, got {bad}")
     groups = []
     for part, params in parts.items():
         if part == "embeddings":

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .encoder import check_count
+
 
 def _as_numpy(x) -> np.ndarray:
     return x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
@@ -15,6 +17,7 @@ def knn_accuracy(embeddings, labels, k: int = 5, folds: int = 5, seed: int = 0) 
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
 
+    check_count(k, "k (neighbours)")
     X, y = _as_numpy(embeddings), np.asarray(labels)
     folds = min(folds, int(np.bincount(y).max()))
     cv = StratifiedKFold(n_splits=max(2, folds), shuffle=True, random_state=seed)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -15,9 +16,12 @@ import torch
 from torch import nn
 
 from .data import TaskData
+from .encoder import check_count
 from .model import IGNORE_INDEX, MultiTaskModel, align_labels, model_parts
 from .optim import layerwise_param_groups, make_optimizer, make_scheduler
 from .sampling import SAMPLERS, planned_steps, task_passes, task_schedule
+
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 autocast on CUDA, fp32 on CPU
 
 
 @dataclass
@@ -85,6 +89,32 @@ class Callback:
     def on_train_end(self, trainer: "Trainer") -> None: ...
 
 
+def check_config(cfg: TrainConfig, tasks) -> None:
+    """Refuse settings that would crash deep in the loop or silently train something else (e.g. steps=0)."""
+    def need(ok: bool, msg: str) -> None:
+        if not ok:
+            raise ValueError(msg)
+
+    check_count(cfg.batch_size, "batch_size")
+    if cfg.steps is not None:
+        check_count(cfg.steps, "steps (or None: `epochs` passes over the data)")
+    need(cfg.epochs > 0, f"epochs must be > 0, got {cfg.epochs!r}")
+    need(0 <= cfg.warmup_ratio <= 1, f"warmup_ratio is a share of the steps, in [0, 1]; got {cfg.warmup_ratio!r}")
+    need(cfg.weight_decay >= 0, f"weight_decay must be ≥ 0, got {cfg.weight_decay!r}")
+    need(cfg.sampler in SAMPLERS, f"unknown sampler {cfg.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
+    need(cfg.uncertainty_lr is None or cfg.uncertainty_lr > 0, f"uncertainty_lr must be > 0, got {cfg.uncertainty_lr}; or None for the heads' rate")
+    need(cfg.precision in TRAIN_PRECISIONS, f"unknown precision {cfg.precision!r}; valid options: {', '.join(TRAIN_PRECISIONS)}")
+    if cfg.eval_every is not None:
+        check_count(cfg.eval_every, "eval_every (or None: validate 4 times a run)")
+    need(cfg.max_grad_norm is None or cfg.max_grad_norm > 0, f"max_grad_norm must be > 0, or None to turn clipping off; got {cfg.max_grad_norm!r}")
+    weights = cfg.loss_weights or {}
+    unknown = sorted(set(weights) - set(tasks))
+    if unknown:
+        raise KeyError(f"loss_weights names tasks that are not trained: {unknown}; tasks: {list(tasks)}")
+    bad = {t: w for t, w in weights.items() if not 0 <= w < math.inf}
+    need(not bad, f"loss_weights must be finite and ≥ 0 (0 turns a task's loss off), got {bad}")
+
+
 # --------------------------------------------------------------------------- batches
 
 
@@ -124,6 +154,8 @@ def task_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def _autocast(device: torch.device, precision: str):
+    if precision not in TRAIN_PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid options: {', '.join(TRAIN_PRECISIONS)}")
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
@@ -140,14 +172,13 @@ class Trainer:
         cfg = self.config
         if not train_data:
             raise ValueError("train_data is empty: pass {task: TaskData} for at least one task")
+        check_config(cfg, train_data)
         for task, data in train_data.items():
             model._head(task)  # KeyError listing the model's tasks
             check_task_data(task, data, len(model.label_names[task]))
         for task, data in (validation or {}).items():
             model._head(task)
             check_task_data(task, data, len(model.label_names[task]))
-        if cfg.sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {cfg.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
         if cfg.cache_encoder:
             from .cache import encoder_is_frozen
 
@@ -157,8 +188,6 @@ class Trainer:
         from .weighting import UncertaintyWeighting, check_weighting
 
         check_weighting(cfg.weighting)
-        if cfg.uncertainty_lr is not None and not cfg.uncertainty_lr > 0:
-            raise ValueError(f"uncertainty_lr must be > 0, got {cfg.uncertainty_lr}; or None for the heads' rate")
         self.joint = cfg.all_tasks_per_step or cfg.weighting == "pcgrad"
         if self.joint and cfg.cache_encoder:
             raise ValueError("cache_encoder trains one task per step; turn off all_tasks_per_step (and pcgrad) to use it")

@@ -87,6 +87,12 @@ def test_bad_input(encoder):
         encoder.encode(["x"], precision="fp8")
     with pytest.raises(ValueError, match="valid options: mean, cls, max"):
         mtst.SentenceEncoder.from_pretrained(pooling="sum")
+    for bs in (0, -1, 2.5):  # 0 once crashed inside range(), -1 once returned without complaint
+        with pytest.raises(ValueError, match=f"batch_size must be an int from 1 up, got {bs}"):
+            encoder.encode(["x", "y"], batch_size=bs)
+    for n in (0, 513):  # 0 once silently meant the folder's 256; past 512 the position embeddings end
+        with pytest.raises(ValueError, match=rf"max_length \(word pieces\) must be an int from 1 to 512, got {n}"):
+            mtst.SentenceEncoder(encoder.model, encoder.tokenizer, max_length=n)
 
 
 def test_encode_copies_back_in_chunks_in_input_order(encoder, sentences):

@@ -205,6 +205,33 @@ def test_bad_input(model, data):
     empty.texts, empty.labels = [], []
     with pytest.raises(ValueError, match="'topic' dataset is empty"):
         mtst.train(model, {"topic": empty}, mtst.TrainConfig(steps=1, progress=False))
+    with pytest.raises(ValueError, match="unknown precision 'fp16'; valid options: auto, fp32, bf16"):
+        mtst.evaluate(model, data["sentiment"].subset(4), "sentiment", precision="fp16")
+    with pytest.raises(ValueError, match="batch_size must be an int from 1 up, got 0"):
+        mtst.evaluate(model, data["sentiment"].subset(4), "sentiment", batch_size=0)
+    with pytest.raises(KeyError, match="no head for task 'pos'; the model's tasks are: sentiment, topic, ner"):
+        mtst.evaluate(model, data["sentiment"].subset(4), "pos")
+    assert model.predict([]) == []
+
+
+@pytest.mark.parametrize("setting, error, message", [
+    ({"batch_size": 0}, ValueError, "batch_size must be an int from 1 up, got 0"),
+    ({"steps": 0}, ValueError, r"steps \(or None: `epochs` passes over the data\) must be an int from 1 up, got 0"),  # 0 once meant a full epoch
+    ({"epochs": 0}, ValueError, "epochs must be > 0, got 0"),
+    ({"warmup_ratio": 2.0}, ValueError, r"warmup_ratio is a share of the steps, in \[0, 1\]; got 2.0"),
+    ({"weight_decay": -0.01}, ValueError, "weight_decay must be ≥ 0"),
+    ({"precision": "fp16"}, ValueError, "unknown precision 'fp16'; valid options: auto, fp32, bf16"),
+    ({"eval_every": 0}, ValueError, r"eval_every \(or None: validate 4 times a run\) must be an int from 1 up, got 0"),
+    ({"max_grad_norm": 0.0}, ValueError, "max_grad_norm must be > 0, or None to turn clipping off"),
+    ({"sampler": "random"}, ValueError, "unknown sampler 'random'; valid samplers: round_robin, proportional, temperature"),
+    ({"loss_weights": {"pos": 2.0}}, KeyError, r"loss_weights names tasks that are not trained: \['pos'\]"),
+    ({"loss_weights": {"ner": -1.0}}, ValueError, r"loss_weights must be finite and ≥ 0 \(0 turns a task's loss off\), got \{'ner': -1.0\}"),
+])
+def test_bad_config_is_refused_before_anything_changes(model, data, setting, error, message):
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(error, match=message):
+        mtst.Trainer(model, data, mtst.TrainConfig(**{"steps": 2, "progress": False, "device": "cpu", **setting}))
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
 
 
 def test_nan_loss_stops_with_step_and_task(model, data):

@@ -82,6 +82,10 @@ def test_errors(model):
         mtst.layerwise_param_groups(model, lr=0)
     with pytest.raises(ValueError, match=r"layer_decay must be in \(0, 1\]"):
         mtst.layerwise_param_groups(model, lr=1e-4, layer_decay=1.5)
+    with pytest.raises(ValueError, match=r"head_lrs must be > 0, got \{'ner': 0.0\}"):
+        mtst.layerwise_param_groups(model, lr=1e-4, head_lrs={"ner": 0.0})
+    with pytest.raises(KeyError, match=r"head_lrs names tasks without a head: \['pos'\]"):
+        mtst.layerwise_param_groups(model, lr=1e-4, head_lrs={"pos": 1e-3})
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     with pytest.raises(ValueError, match="valid schedules: constant, constant_with_warmup, linear, cosine, slanted_triangular"):
         mtst.make_scheduler(opt, "step")

@@ -55,6 +55,8 @@ def test_pretrained_clusters_better_than_random(encoder):
 def test_knn_accuracy_on_separable_points():
     x = torch.cat([torch.randn(20, 4) + 10, torch.randn(20, 4) - 10])
     assert mtst.knn_accuracy(x, [0] * 20 + [1] * 20) == 1.0
+    with pytest.raises(ValueError, match=r"k \(neighbours\) must be an int from 1 up, got 0"):
+        mtst.knn_accuracy(x, [0] * 20 + [1] * 20, k=0)
 
 
 def test_plots_return_axes_and_the_measured_score(encoder):
