@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .encoder import check_count
 from .model import MultiTaskModel, model_parts
 from .training import Callback, make_batch, task_loss
 
@@ -222,9 +223,18 @@ class ConflictMonitor(Callback):
     per task (eval mode, so the run's own randomness is untouched)."""
 
     def __init__(self, probe: dict, every: int = 10, batch_size: int = 16):
-        self.probe, self.every, self.batch_size = probe, every, batch_size
+        empty = [t for t, d in probe.items() if not len(d)]
+        if len(probe) < 2 or empty:
+            raise ValueError(f"task conflict compares the gradients of two tasks or more: the probe needs examples of each, "
+                             f"got {sorted(probe)}" + (f" with none for {empty}" if empty else ""))
+        self.probe, self.every, self.batch_size = probe, check_count(every, "every"), check_count(batch_size, "batch_size")
         self.rows: list[dict] = []
         self._batches: dict | None = None
+
+    def on_train_begin(self, trainer) -> None:
+        unknown = sorted(set(self.probe) - set(trainer.model.heads))
+        if unknown:
+            raise ValueError(f"the probe has tasks the model has no head for: {unknown}; the model's tasks: {sorted(trainer.model.heads)}")
 
     def on_step_end(self, trainer, step: int, task: str, loss: float) -> None:
         if step % self.every and step != 1:

@@ -41,6 +41,8 @@ def plot_label_distribution(data: TaskData, ax=None, top: int | None = None):
 def project_2d(embeddings, method: str = "umap", seed: int = 0) -> np.ndarray:
     """2-D coordinates of embeddings by UMAP (cosine) or PCA, seeded."""
     X = _as_numpy(embeddings)
+    if method in ("umap", "pca") and len(X) < 4:  # UMAP's spectral start fails below 4 points, with a scipy error
+        raise ValueError(f"a 2-D projection needs at least 4 embeddings, got {len(X)}")
     if method == "pca":
         from sklearn.decomposition import PCA
 
@@ -85,6 +87,8 @@ def plot_embedding_space(
 
 def plot_similarity_heatmap(embeddings: torch.Tensor, sentences: list[str], ax=None, wrap: int = 40):
     """Cosine similarity of every pair of sentences, annotated."""
+    if len(embeddings) != len(sentences):
+        raise ValueError(f"{len(embeddings)} embeddings but {len(sentences)} sentences: pass the sentences they encode, in order")
     ax = _ax(ax, (7, 6))
     e = torch.nn.functional.normalize(torch.as_tensor(embeddings).float(), dim=-1)
     sim = (e @ e.T).numpy()
@@ -126,6 +130,9 @@ def plot_confusion(y_true, y_pred, label_names: list[str], ax=None, normalize: b
     """Confusion matrix (rows: true label), normalised per row by default."""
     from sklearn.metrics import confusion_matrix
 
+    outside = sorted({int(y) for y in [*y_true, *y_pred] if not 0 <= y < len(label_names)})
+    if outside:  # confusion_matrix would drop them without a word
+        raise ValueError(f"labels {outside} have no name: label_names has {len(label_names)} (labels 0 to {len(label_names) - 1})")
     ax = _ax(ax, (7, 6))
     cm = confusion_matrix(y_true, y_pred, labels=list(range(len(label_names))))
     if normalize:

@@ -19,8 +19,14 @@ def knn_accuracy(embeddings, labels, k: int = 5, folds: int = 5, seed: int = 0) 
 
     check_count(k, "k (neighbours)")
     X, y = _as_numpy(embeddings), np.asarray(labels)
-    folds = min(folds, int(np.bincount(y).max()))
-    cv = StratifiedKFold(n_splits=max(2, folds), shuffle=True, random_state=seed)
+    if len(X) != len(y):
+        raise ValueError(f"{len(X)} embeddings but {len(y)} labels: pass one label per embedding")
+    folds = max(2, min(folds, int(np.bincount(y).max()) if len(y) else 0))
+    fewest = len(y) - -(-len(y) // folds)  # training examples in the smallest training fold
+    if k > fewest:  # scikit-learn would score such a fold NaN, and the mean with it
+        raise ValueError(f"k={k} neighbours need {k} training examples in each of {folds} folds, but {len(y)} examples "
+                         f"leave {max(fewest, 0)}: pass k ≤ {max(fewest, 0)} or at least {k + -(-k // (folds - 1))} examples")
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     clf = KNeighborsClassifier(n_neighbors=k, metric="cosine")
     return float(cross_val_score(clf, X, y, cv=cv).mean())
 

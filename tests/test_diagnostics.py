@@ -1,5 +1,6 @@
 """Gradient monitor, task conflict and the forgetting meter, checked against direct computations."""
 
+import dataclasses
 import math
 import warnings
 from types import SimpleNamespace
@@ -130,6 +131,22 @@ def test_task_gradient_cosines(model, data):
     assert np.allclose(same.cosine, 1.0, atol=1e-5)
     zero = {part: torch.zeros_like(g) for part, g in grads["topic"].items()}
     assert (diagnostics.gradient_cosines({"a": grads["topic"], "b": zero}).cosine == 0).all()  # a zero gradient is 0, not NaN
+
+
+def test_conflict_monitor_refuses_a_bad_probe_before_training(model, data):
+    before = [p.detach().clone() for p in model.parameters()]
+    for kw, message in [({"every": 0}, r"every must be an int from 1 up, got 0"),  # was a ZeroDivisionError mid-run
+                        ({"batch_size": 0}, r"batch_size must be an int from 1 up, got 0")]:
+        with pytest.raises(ValueError, match=message):
+            diagnostics.ConflictMonitor(data, **kw)
+    with pytest.raises(ValueError, match=r"two tasks or more.*got \['topic'\]"):  # one task: no pair to compare
+        diagnostics.ConflictMonitor({"topic": data["topic"]})
+    with pytest.raises(ValueError, match=r"none for \['topic'\]"):
+        diagnostics.ConflictMonitor({**data, "topic": dataclasses.replace(data["topic"], texts=[], labels=[])})
+    probe = {"sentiment": data["sentiment"], "ner": mtst.load_task("ner", "train", "ci").subset(8)}
+    with pytest.raises(ValueError, match=r"no head for: \['ner'\]; the model's tasks: \['sentiment', 'topic'\]"):
+        mtst.train(model, data, _cfg(), callbacks=[diagnostics.ConflictMonitor(probe, every=1)])
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # refused before the first step
 
 
 def test_linear_cka():

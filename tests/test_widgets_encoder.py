@@ -1,5 +1,6 @@
 """The nearest-neighbour widget and the probes behind notebook 01, driven without a browser."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -57,6 +58,14 @@ def test_knn_accuracy_on_separable_points():
     assert mtst.knn_accuracy(x, [0] * 20 + [1] * 20) == 1.0
     with pytest.raises(ValueError, match=r"k \(neighbours\) must be an int from 1 up, got 0"):
         mtst.knn_accuracy(x, [0] * 20 + [1] * 20, k=0)
+    # k above a training fold's size made scikit-learn score that fold NaN, and the mean came back NaN
+    with pytest.raises(ValueError, match=r"k=5 neighbours need 5 training examples in each of 3 folds, but 6 examples leave 4: "
+                                         r"pass k ≤ 4 or at least 8 examples"):
+        mtst.knn_accuracy(x[17:23], [0] * 3 + [1] * 3)
+    assert mtst.knn_accuracy(x[16:24], [0] * 4 + [1] * 4) == 1.0  # the 8 it asks for are enough
+    assert 0 <= mtst.knn_accuracy(x[17:23], [0] * 3 + [1] * 3, k=4) <= 1  # k = the fold's size is allowed (NaN fails this)
+    with pytest.raises(ValueError, match="40 embeddings but 39 labels"):
+        mtst.knn_accuracy(x, [0] * 20 + [1] * 19)
 
 
 def test_plots_return_axes_and_the_measured_score(encoder):
@@ -70,4 +79,23 @@ def test_plots_return_axes_and_the_measured_score(encoder):
     assert "5-NN accuracy" in ax.get_title()
     with pytest.raises(ValueError, match="valid options: umap, pca"):
         mtst.project_2d(e, "tsne")
-    assert mtst.plot_similarity_heatmap(e[:3], d.texts[:3]) is not None
+    with pytest.raises(ValueError, match="at least 4 embeddings, got 3"):  # was a scipy TypeError from UMAP
+        mtst.project_2d(e[:3])
+    ax = mtst.plot_similarity_heatmap(e[:3], d.texts[:3])
+    unit = torch.nn.functional.normalize(e[:3], dim=-1)
+    assert np.allclose(ax.images[0].get_array(), (unit @ unit.T).numpy(), atol=1e-6)  # the picture is the cosine matrix
+    assert [t.get_text() for t in ax.texts][:2] == ["1.00", f"{float(unit[0] @ unit[1]):.2f}"]
+    with pytest.raises(ValueError, match="3 embeddings but 2 sentences"):  # was drawn with the labels on the wrong rows
+        mtst.plot_similarity_heatmap(e[:3], d.texts[:2])
+
+
+def test_confusion_plot_rows_are_true_labels_normalised():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = mtst.plot_confusion([0, 0, 0, 1, 2, 2], [0, 0, 1, 1, 2, 0], ["a", "b", "c"])
+    assert np.allclose(ax.images[0].get_array(), [[2 / 3, 1 / 3, 0], [0, 1, 0], [1 / 2, 0, 1 / 2]])
+    counts = mtst.plot_confusion([0, 0, 1], [0, 1, 1], ["a", "b"], normalize=False)
+    assert counts.images[0].get_array().tolist() == [[1, 1], [0, 1]]
+    with pytest.raises(ValueError, match=r"labels \[3\] have no name: label_names has 2 \(labels 0 to 1\)"):
+        mtst.plot_confusion([0, 3], [0, 1], ["a", "b"])  # was drawn with label 3 left out
