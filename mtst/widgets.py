@@ -11,7 +11,7 @@ import html
 import pandas as pd
 import torch
 
-from .encoder import POOLING_MODES, SentenceEncoder, check_pooling
+from .encoder import POOLING_MODES, SentenceEncoder, check_count, check_pooling
 from .probes import nearest_neighbours
 
 
@@ -21,6 +21,8 @@ class NeighbourSearch:
     def __init__(self, encoder: SentenceEncoder, texts: list[str], labels: list[int] | None = None, label_names: list[str] | None = None):
         if not texts:
             raise ValueError("the corpus is empty: pass at least one sentence")
+        if labels is not None and len(labels) != len(texts):
+            raise ValueError(f"{len(texts)} sentences but {len(labels)} labels: pass one label per sentence, or none")
         self.encoder = encoder
         self.texts = list(texts)
         self.labels = labels
@@ -36,6 +38,7 @@ class NeighbourSearch:
 
     def query(self, sentence: str, pooling: str = "mean", k: int = 5) -> pd.DataFrame:
         """The k nearest corpus sentences with their cosine similarity (and label, when known)."""
+        check_count(k, "k (neighbours)")
         corpus = self.corpus_embeddings(pooling)
         with _pooling(self.encoder, pooling):
             q = self.encoder.encode([sentence], show_progress=False)[0]
@@ -89,6 +92,7 @@ def neighbour_widget(search: NeighbourSearch, sentence: str = "", k: int = 5):
     """Type a sentence, pick a pooling mode, see its nearest neighbours in the corpus."""
     import ipywidgets as W
 
+    check_count(k, "k (neighbours)")  # here, not at the first query typed into the box
     text = W.Text(value=sentence, description="sentence", placeholder="type a sentence and press enter", layout=W.Layout(width="70%"), continuous_update=False)
     mode = W.Dropdown(options=list(POOLING_MODES), value=search.encoder.pooling, description="pooling")
     out = W.HTML()

@@ -43,6 +43,16 @@ def test_an_unknown_pooling_is_refused_and_caches_nothing(search):
 def test_empty_corpus_is_refused(encoder):
     with pytest.raises(ValueError, match="corpus is empty"):
         NeighbourSearch(encoder, [])
+    with pytest.raises(ValueError, match="2 sentences but 1 labels"):  # labels would have named the wrong sentences
+        NeighbourSearch(encoder, ["a film", "a post"], [0])
+
+
+def test_query_needs_a_count_of_neighbours(search):
+    with pytest.raises(ValueError, match=r"k \(neighbours\) must be an int from 1 up, got 0"):  # was an empty table
+        search.query("a great film", k=0)
+    assert len(search.query("a great film", k=100)) == 64  # more than the corpus: all of it, nearest first
+    with pytest.raises(ValueError, match=r"k \(neighbours\) must be an int from 1 up, got 0"):
+        neighbour_widget(search, k=0)  # refused when built, with an empty box
 
 
 def test_pretrained_clusters_better_than_random(encoder):
