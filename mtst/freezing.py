@@ -12,6 +12,7 @@ import re
 import pandas as pd
 from torch import nn
 
+from .checks import check_count
 from .model import model_parts
 from .training import Callback
 
@@ -83,9 +84,7 @@ class GradualUnfreezing(Callback):
     the Trainer adds the group at the step the layer is unfrozen."""
 
     def __init__(self, every: int):
-        if every < 1:
-            raise ValueError(f"every must be ≥ 1 step, got {every}")
-        self.every = every
+        self.every = check_count(every, "every")
         self.order: list[str] = []
         self.log: list[tuple[int, str]] = []
 

@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .checks import check_choice
 from .data import TaskData
 from .probes import _as_numpy, knn_accuracy
 
@@ -37,22 +38,23 @@ def plot_label_distribution(data: TaskData, ax=None, top: int | None = None):
     ax.set_title(f"{data.name} · {data.split} · {len(data):,} examples")
     return ax
 
+PROJECTIONS = ("umap", "pca")
+
 
 def project_2d(embeddings, method: str = "umap", seed: int = 0) -> np.ndarray:
     """2-D coordinates of embeddings by UMAP (cosine) or PCA, seeded."""
     X = _as_numpy(embeddings)
-    if method in ("umap", "pca") and len(X) < 4:  # UMAP's spectral start fails below 4 points, with a scipy error
+    check_choice(method, PROJECTIONS, "projection")
+    if len(X) < 4:  # UMAP's spectral start fails below 4 points, with a scipy error
         raise ValueError(f"a 2-D projection needs at least 4 embeddings, got {len(X)}")
     if method == "pca":
         from sklearn.decomposition import PCA
 
         return PCA(n_components=2, random_state=seed).fit_transform(X)
-    if method == "umap":
-        import umap
+    import umap
 
-        reducer = umap.UMAP(n_components=2, metric="cosine", random_state=seed, n_neighbors=min(15, len(X) - 1), n_jobs=1)
-        return reducer.fit_transform(X)
-    raise ValueError(f"unknown projection {method!r}; valid options: umap, pca")
+    reducer = umap.UMAP(n_components=2, metric="cosine", random_state=seed, n_neighbors=min(15, len(X) - 1), n_jobs=1)
+    return reducer.fit_transform(X)
 
 
 def plot_embedding_space(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .encoder import check_count
+from .checks import check_count
 
 
 def _as_numpy(x) -> np.ndarray:
@@ -25,7 +25,7 @@ def knn_accuracy(embeddings, labels, k: int = 5, folds: int = 5, seed: int = 0) 
     fewest = len(y) - -(-len(y) // folds)  # training examples in the smallest training fold
     if k > fewest:  # scikit-learn would score such a fold NaN, and the mean with it
         raise ValueError(f"k={k} neighbours need {k} training examples in each of {folds} folds, but {len(y)} examples "
-                         f"leave {max(fewest, 0)}: pass k ≤ {max(fewest, 0)} or at least {k + -(-k // (folds - 1))} examples")
+                         f"leave {fewest}: pass k ≤ {fewest} or at least {k + -(-k // (folds - 1))} examples")
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     clf = KNeighborsClassifier(n_neighbors=k, metric="cosine")
     return float(cross_val_score(clf, X, y, cv=cv).mean())

@@ -15,8 +15,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .checks import check_choice, check_count
 from .data import TaskData
-from .encoder import check_count
 from .model import IGNORE_INDEX, MultiTaskModel, align_labels, model_parts
 from .optim import layerwise_param_groups, make_optimizer, make_scheduler
 from .sampling import SAMPLERS, planned_steps, task_passes, task_schedule
@@ -103,7 +103,7 @@ def check_config(cfg: TrainConfig, tasks) -> None:
     need(cfg.weight_decay >= 0, f"weight_decay must be ≥ 0, got {cfg.weight_decay!r}")
     need(cfg.sampler in SAMPLERS, f"unknown sampler {cfg.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
     need(cfg.uncertainty_lr is None or cfg.uncertainty_lr > 0, f"uncertainty_lr must be > 0, got {cfg.uncertainty_lr}; or None for the heads' rate")
-    need(cfg.precision in TRAIN_PRECISIONS, f"unknown precision {cfg.precision!r}; valid options: {', '.join(TRAIN_PRECISIONS)}")
+    check_choice(cfg.precision, TRAIN_PRECISIONS, "precision")
     if cfg.eval_every is not None:
         check_count(cfg.eval_every, "eval_every (or None: validate 4 times a run)")
     need(cfg.max_grad_norm is None or cfg.max_grad_norm > 0, f"max_grad_norm must be > 0, or None to turn clipping off; got {cfg.max_grad_norm!r}")
@@ -154,8 +154,7 @@ def task_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def _autocast(device: torch.device, precision: str):
-    if precision not in TRAIN_PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; valid options: {', '.join(TRAIN_PRECISIONS)}")
+    check_choice(precision, TRAIN_PRECISIONS, "precision")
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 

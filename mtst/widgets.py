@@ -11,7 +11,8 @@ import html
 import pandas as pd
 import torch
 
-from .encoder import POOLING_MODES, SentenceEncoder, check_count, check_pooling
+from .checks import check_count
+from .encoder import POOLING_MODES, SentenceEncoder, check_pooling
 from .probes import nearest_neighbours
 
 

@@ -109,8 +109,9 @@ def test_monitor_refuses_a_model_with_nothing_trainable(model, data):
         diagnostics.GradientMonitor().on_train_begin(SimpleNamespace(model=model))
     with pytest.raises(ValueError, match="nothing to train"):  # the trainer itself refuses first
         mtst.train(model, data, _cfg(), callbacks=[diagnostics.GradientMonitor()])
-    with pytest.raises(ValueError, match="every must be ≥ 1"):
-        diagnostics.GradientMonitor(every=0)
+    for every in (0, 1.5, "2"):  # 1.5 was taken and recorded every third step; "2" raised a bare TypeError
+        with pytest.raises(ValueError, match=f"every must be an int from 1 up, got {every!r}"):
+            diagnostics.GradientMonitor(every=every)
 
 
 def test_task_gradient_cosines(model, data):

@@ -77,6 +77,9 @@ def test_gradual_unfreezing_unfreezes_from_the_top(model, data):
     assert cb.log == [(3, "layer_5"), (5, "layer_4"), (7, "layer_3")]
     s = mtst.trainable_summary(model).set_index("part")
     assert not s.loc[["embeddings", "layer_0", "layer_1", "layer_2"], "trainable"].any()
+    for every in (0, 2.5):  # 2.5 was taken, then the first step raised a bare TypeError (a float slice index)
+        with pytest.raises(ValueError, match=f"every must be an int from 1 up, got {every}"):
+            mtst.GradualUnfreezing(every=every)
 
 
 def test_a_part_unfrozen_mid_run_joins_the_optimizer_at_its_layerwise_rate(model, data):
