@@ -37,9 +37,7 @@ def default_model_path() -> Path:
 
 def check_pooling(mode: str) -> str:
     """The mode, if it is one of POOLING_MODES; else a ValueError that lists them."""
-    if mode not in POOLING_MODES:
-        raise ValueError(f"unknown pooling {mode!r}; valid modes: {', '.join(POOLING_MODES)}")
-    return mode
+    return check_choice(mode, POOLING_MODES, "pooling")
 
 
 def pool(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, mode: str = "mean") -> torch.Tensor:
@@ -162,7 +160,7 @@ class SentenceEncoder(nn.Module):
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
-        self.pooling = check_choice(pooling, POOLING_MODES, "pooling")
+        self.pooling = check_pooling(pooling)
         self.normalize = bool(normalize)
         self.max_length = check_count(max_length, "max_length (word pieces)", getattr(model.config, "max_position_embeddings", None))
         self.name_or_path = getattr(model, "name_or_path", None)
@@ -178,7 +176,7 @@ class SentenceEncoder(nn.Module):
     ) -> "SentenceEncoder":
         """Load an encoder; None means the packaged all-MiniLM-L6-v2. Unset options follow the folder's ST config."""
         if pooling is not None:
-            check_choice(pooling, POOLING_MODES, "pooling")
+            check_pooling(pooling)
         source = default_model_path() if name_or_path is None else name_or_path
         model, tokenizer = _load_backbone(source)
         st = _sentence_transformers_defaults(Path(source)) if Path(source).is_dir() else {}
@@ -268,7 +266,7 @@ class SentenceEncoder(nn.Module):
         if not modes:
             raise ValueError(f"modes is empty; pass one or more of: {', '.join(POOLING_MODES)}")
         for m in modes:
-            check_choice(m, POOLING_MODES, "pooling")
+            check_pooling(m)
         return self._encode(sentences, modes, batch_size, normalize, precision, show_progress)
 
     def _encode(self, sentences, modes: tuple[str, ...], batch_size, normalize, precision, show_progress) -> dict[str, torch.Tensor]:

@@ -484,3 +484,20 @@ def test_units_that_share_their_first_step_run_in_one_call_per_seed(monkeypatch,
     assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["grid.seed0.all.json", "grid.seed1.all.json"]
     results.run(["grid"], "ci", [0], units=["b"], resume=tmp_path / "kept")  # asked for by unit: run by unit
     assert calls[2:] == [(0, "b")]
+
+
+@pytest.mark.parametrize("folder", sorted(p for p in (results.RESULTS_DIR / "kept").glob("*") if p.is_dir()), ids=lambda p: p.name)
+def test_committed_kept_runs_are_one_grid_that_resume_would_pick_up(folder: Path):
+    """results/kept/<tag>/ carries a CPU grid across sessions: every run in it must be of one commit, recipe and machine,
+    under the file name Resume looks for, with a test score for each task, or the next session's resume refuses it."""
+    paths = sorted(folder.glob("*.seed*.json"))
+    assert paths
+    runs = [json.loads(p.read_text()) for p in paths]
+    experiment = runs[0]["experiment"]
+    keeper = results.Resume(folder, experiment, runs[0]["stamp"]["size"])
+    for path, run in zip(paths, runs):
+        assert run["experiment"] == experiment and run["unit"] in experiments.UNITS[experiment]
+        assert keeper.path(run["seed"], run["unit"]) == path and run["wall_time_s"] > 0
+        assert not results._differences(run["stamp"], runs[0]["stamp"]), path.name
+        scored = {r["task"] for r in run["rows"] if r["metric"] == "score" and r["seed"] == run["seed"]}
+        assert scored == {"sentiment", "topic", "ner"}, path.name

@@ -35,7 +35,7 @@ def test_widget_reacts_to_text_and_pooling(search):
 
 def test_an_unknown_pooling_is_refused_and_caches_nothing(search):
     before = dict(search._cache)
-    with pytest.raises(ValueError, match="valid modes: mean, cls, max"):
+    with pytest.raises(ValueError, match="valid options: mean, cls, max"):
         search.query("a fine film", "sum")
     assert search._cache.keys() == before.keys()
 
