@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from .experiments import COLUMNS, EXPERIMENTS, SHARED_SETUP, UNITS, full_config, tuned_config
+from .kept import Resume, load_kept
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "results"
@@ -75,58 +76,6 @@ def _finish(name: str, rows: list[dict], size: str, seeds: list[int], wall: floa
             (out / f.name).write_bytes(f.read_bytes())
 
 
-class Resume:
-    """The folder of a resumable grid (`--resume DIR`): each finished (seed, unit) run of an experiment is kept there
-    as one JSON file, with the commit, size, recipe and machine it ran with. The same command again skips the runs
-    the folder holds, so a call that stops (a closed laptop, the end of a session) loses only the run in progress.
-    A run that an earlier call made at another commit, size, recipe or machine is refused, before anything runs."""
-
-    def __init__(self, folder: Path, experiment: str, size: str):
-        from .provenance import git_commit, hardware
-
-        self.folder, self.experiment = Path(folder), experiment
-        self.stamp = json.loads(json.dumps({"commit": git_commit(), "size": size, "config": _config(experiment, size), "hardware": hardware()}))
-
-    def path(self, seed: int, unit: str | None) -> Path:
-        return self.folder / f"{self.experiment}.seed{seed}.{re.sub(r'[^A-Za-z0-9_.@+-]', '_', unit or 'all')}.json"
-
-    def finished(self, todo: list[tuple[int, str | None]]) -> dict[tuple[int, str | None], dict]:
-        """The runs of `todo` the folder already holds: {(seed, unit): {"rows", "wall_time_s", ...}}."""
-        held = {}
-        for seed, unit in todo:
-            path = self.path(seed, unit)
-            if not path.exists():
-                continue
-            run = json.loads(path.read_text())
-            differ = _differences(run["stamp"], self.stamp)
-            if differ or (run["seed"], run["unit"]) != (seed, unit):
-                what = ", ".join(f"{k} {a!r} there, {b!r} now" for k, a, b in differ) or f"unit {run['unit']!r} seed {run['seed']}"
-                raise SystemExit(f"{path} holds a run of another recipe ({what}): a resumed grid must be one commit, size, "
-                                 f"recipe and machine. Pass another --resume folder, or delete {path} to run it again.")
-            held[(seed, unit)] = run
-        return held
-
-    def keep(self, seed: int, unit: str | None, rows: list[dict], wall: float, notes: str = "") -> dict:
-        run = {"experiment": self.experiment, "seed": seed, "unit": unit, "wall_time_s": wall, "notes": notes, "stamp": self.stamp, "rows": rows}
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.path(seed, unit).with_suffix(".tmp")
-        tmp.write_text(json.dumps(run))
-        tmp.replace(self.path(seed, unit))  # whole or absent: a call stopped while writing leaves no half file
-        return run
-
-
-def _differences(was: dict, now: dict, prefix: str = "") -> list[tuple[str, object, object]]:
-    """(key, was, now) for each value that differs, looking inside nested dicts (config.epochs, hardware.cpu_threads)."""
-    out = []
-    for k in sorted(set(was) | set(now)):
-        a, b = was.get(k), now.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{k}.")
-        elif a != b:
-            out.append((prefix + k, a, b))
-    return out
-
-
 def _resumed_note(notes: str, runs: list[dict], picked_up: int, folder: Path) -> str:
     """The notes of a grid that earlier calls helped make: each call's --notes once (with how many runs it made, where
     they differ), then how many runs were picked up."""
@@ -160,7 +109,7 @@ def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, note
     planned = {name: [(s, u) for s in seeds for u in split[name]] for name in experiments}
     if not any(planned.values()):
         raise SystemExit(f"nothing to run: none of the units {units} belongs to {experiments}; units: {UNITS}")
-    keeper = {name: Resume(resume, name, size) for name in experiments} if resume is not None else {}
+    keeper = {name: Resume(resume, name, size, _config(name, size)) for name in experiments} if resume is not None else {}
     done = {name: keeper[name].finished(planned[name]) if keeper else {} for name in experiments}  # refuses before running
     earlier = {name: sum(r["wall_time_s"] for r in done[name].values()) for name in experiments}
     picked_up = {name: len(done[name]) for name in experiments}
@@ -305,7 +254,11 @@ def _path(experiment: str, tag: str | None = None) -> Path:
 
 
 def load(experiment: str, tag: str | None = None) -> tuple[pd.DataFrame, dict]:
+    """An experiment's results file and its provenance. A tag with no file yet but a grid going on in
+    results/kept/<tag>/ gives the runs kept there so far, and its provenance says so."""
     csv = _path(experiment, tag)
+    if tag and not csv.exists() and (RESULTS_DIR / "kept" / tag).is_dir():
+        return load_kept(RESULTS_DIR / "kept" / tag, experiment, label=f"results/kept/{tag}")
     return pd.read_csv(csv), json.loads(csv.with_suffix(".json").read_text())
 
 

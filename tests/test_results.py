@@ -10,6 +10,7 @@ import torch
 
 import mtst
 from mtst import experiments, results, tables
+from mtst.kept import Resume, differences
 
 FILES = sorted(results.RESULTS_DIR.glob("*.csv"))
 
@@ -486,6 +487,35 @@ def test_units_that_share_their_first_step_run_in_one_call_per_seed(monkeypatch,
     assert calls[2:] == [(0, "b")]
 
 
+def test_a_grid_still_going_is_read_from_its_kept_runs_until_it_is_merged(monkeypatch, tmp_path):
+    """The README shows a CPU grid that takes several sessions as it goes: results.load of a tag with no file yet reads
+    results/kept/<tag>/, says how many runs of each seed are in, and the table marks settings with fewer seeds."""
+    _grid(monkeypatch, tmp_path)
+    folder = tmp_path / "results" / "kept" / "t"
+    with pytest.raises(FileNotFoundError):
+        results.load("grid", "t")
+    results.run(["grid"], "ci", [0, 1], units=["a"], resume=folder, notes="first session")
+    results.run(["grid"], "ci", [0], units=["b"], resume=folder, notes="first session")
+    df, prov = results.load("grid", "t")
+    assert sorted(zip(df.seed, df.setting)) == [(0, "a"), (0, "b"), (1, "a")]
+    assert prov["seeds"] == [0, 1] and prov["commit"] == "abc1234" and prov["wall_time_s"] >= 0.15
+    assert prov["date"] == time.strftime("%Y-%m-%d", time.gmtime())
+    assert prov["notes"].startswith("first session; so far: the 3 runs kept in results/kept/t (seed 0: 2 of 2, seed 1: 1 of 2 units)")
+    cells = tables._scores_by_setting(df)
+    assert cells.loc["a", "topic"] == "55.0 ± 7.1" and cells.loc["b", "topic"] == "50.0 (1 seeds)"
+
+    other = json.loads((folder / "grid.seed1.a.json").read_text())
+    other["stamp"]["config"]["epochs"] = 9
+    (folder / "grid.seed1.b.json").write_text(json.dumps(dict(other, unit="b")))
+    with pytest.raises(ValueError, match=r"grid.seed1.b.json is of another commit, recipe or machine .*config.epochs"):
+        results.load("grid", "t")
+    (folder / "grid.seed1.b.json").unlink()
+
+    results.merge("grid", [tmp_path / "results"], tag="t")  # a merged file under the tag is read from then on
+    df, prov = results.load("grid", "t")
+    assert df.equals(results.load("grid")[0]) and len(df) == 1 and "so far" not in (prov["notes"] or "")
+
+
 @pytest.mark.parametrize("folder", sorted(p for p in (results.RESULTS_DIR / "kept").glob("*") if p.is_dir()), ids=lambda p: p.name)
 def test_committed_kept_runs_are_one_grid_that_resume_would_pick_up(folder: Path):
     """results/kept/<tag>/ carries a CPU grid across sessions: every run in it must be of one commit, recipe and machine,
@@ -494,10 +524,10 @@ def test_committed_kept_runs_are_one_grid_that_resume_would_pick_up(folder: Path
     assert paths
     runs = [json.loads(p.read_text()) for p in paths]
     experiment = runs[0]["experiment"]
-    keeper = results.Resume(folder, experiment, runs[0]["stamp"]["size"])
+    keeper = Resume(folder, experiment, runs[0]["stamp"]["size"], runs[0]["stamp"]["config"])
     for path, run in zip(paths, runs):
         assert run["experiment"] == experiment and run["unit"] in experiments.UNITS[experiment]
-        assert keeper.path(run["seed"], run["unit"]) == path and run["wall_time_s"] > 0
-        assert not results._differences(run["stamp"], runs[0]["stamp"]), path.name
+        assert keeper.path(run["seed"], run["unit"]) == path and run["wall_time_s"] > 0 and run["date"] >= "2026", path.name
+        assert not differences(run["stamp"], runs[0]["stamp"]), path.name
         scored = {r["task"] for r in run["rows"] if r["metric"] == "score" and r["seed"] == run["seed"]}
         assert scored == {"sentiment", "topic", "ner"}, path.name
