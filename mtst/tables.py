@@ -175,7 +175,7 @@ def _scores_by_setting(df: pd.DataFrame) -> pd.DataFrame:
     """setting × task mean (and std over seeds) of the test score, in %, as 'mean ± std' cells."""
     s = summarize(df)
     most = s["seeds"].max()  # a setting with fewer seeds than the others says so in its cells
-    cell = s.assign(cell=[_pct(m, sd, n) + (f" ({n} seeds)" if n < most else "")
+    cell = s.assign(cell=[_pct(m, sd, n) + (f" ({n} seed{'s' * (n > 1)})" if n < most else "")
                           for m, sd, n in zip(s["mean"], s["std"], s["seeds"])])
     known = UNITS.get(str(df.experiment.iloc[0]), [])  # the experiment's own order, not the order runs finished in
     order = [u for u in known if u in set(df.setting)] + [x for x in dict.fromkeys(df.setting) if x not in known]

@@ -502,7 +502,7 @@ def test_a_grid_still_going_is_read_from_its_kept_runs_until_it_is_merged(monkey
     assert prov["date"] == time.strftime("%Y-%m-%d", time.gmtime())
     assert prov["notes"].startswith("first session; so far: the 3 runs kept in results/kept/t (seed 0: 2 of 2, seed 1: 1 of 2 units)")
     cells = tables._scores_by_setting(df)
-    assert cells.loc["a", "topic"] == "55.0 ± 7.1" and cells.loc["b", "topic"] == "50.0 (1 seeds)"
+    assert cells.loc["a", "topic"] == "55.0 ± 7.1" and cells.loc["b", "topic"] == "50.0 (1 seed)"
 
     other = json.loads((folder / "grid.seed1.a.json").read_text())
     other["stamp"]["config"]["epochs"] = 9
