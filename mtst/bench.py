@@ -21,16 +21,13 @@ from pathlib import Path
 
 import torch
 
+from .checks import check_device
 from .provenance import cpu_bf16_flags, provenance
 
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
-
-
-def _device(device: str | None) -> torch.device:
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def _medians(times: dict[str, list[float]]) -> dict[str, float]:
@@ -57,7 +54,7 @@ def bench_encode(n: int = 2000, batch_size: int = 32, repeats: int = 3, device: 
     from .data import load_task
     from .encoder import TOKENIZE_THREADS, SentenceEncoder, default_model_path
 
-    dev = _device(device)
+    dev = check_device(device)
     texts = load_task("sentiment", "train", "full").texts[:n]
     if len(texts) < n:
         texts += load_task("sentiment", "validation", "full").texts[: n - len(texts)]
@@ -129,7 +126,7 @@ def bench_heads(batch_size: int = 32, repeats: int = 10, device: str | None = No
     from .encoder import SentenceEncoder
     from .model import MultiTaskModel
 
-    dev = _device(device)
+    dev = check_device(device)
     data = {t: load_task(t, "train", "ci") for t in TASKS}
     model = MultiTaskModel.for_tasks(SentenceEncoder.from_pretrained(max_length=128), data).to(dev).eval()
     texts = data["sentiment"].texts[:batch_size]
@@ -218,7 +215,7 @@ def _training_steps(dev: torch.device, batch_size: int, contenders: dict[str, tu
 
 def bench_optim(batch_size: int = 16, repeats: int = 10, device: str | None = None) -> dict:
     """A full training step (forward, backward, AdamW foreach) with layer-wise groups against one group."""
-    dev = _device(device)
+    dev = check_device(device)
     steps = _training_steps(dev, batch_size, {"one_group": (None, None), "layerwise": (0.9, None)})
     med = _medians(interleaved({k: v[0] for k, v in steps.items()}, repeats, dev))
     return {"benchmark": "optim", "batch_size": batch_size, "repeats": repeats, "device": str(dev),
@@ -238,7 +235,7 @@ def bench_monitor(batch_size: int = 16, repeats: int = 10, device: str | None = 
     the same step without it. The monitor only reads, so every contender must end with the plain one's weights."""
     from .diagnostics import GradientMonitor
 
-    dev = _device(device)
+    dev = check_device(device)
     monitors = {"plain": None, "monitored": GradientMonitor(every=1), "grads_only": GradientMonitor(every=1, updates=False),
                 "every_10": GradientMonitor(every=10)}
     steps = _training_steps(dev, batch_size, {name: (0.9, mon) for name, mon in monitors.items()})
@@ -275,7 +272,7 @@ def bench_cache(size: str = "demo", batch_size: int = 32, repeats: int = 1, devi
     from .model import MultiTaskModel
     from .training import TrainConfig, Trainer
 
-    dev = _device(device)
+    dev = check_device(device)
     train_data = {t: load_task(t, "train", size) for t in TASKS}
     test = {t: load_task(t, "test", size) for t in TASKS}
     encoder = SentenceEncoder.from_pretrained(max_length=SIZES[size].max_length)
@@ -334,7 +331,7 @@ def bench_poolings(n: int = 1000, batch_size: int = 32, repeats: int = 3, device
     from .encoder import POOLING_MODES, SentenceEncoder
     from .widgets import _pooling
 
-    dev = _device(device)
+    dev = check_device(device)
     enc = SentenceEncoder.from_pretrained(max_length=128).to(dev)
     texts = load_task("sentiment", "train", "demo").texts[: n // 2] + load_task("topic", "train", "demo").texts[: n - n // 2]
     out: dict[str, dict] = {}
@@ -389,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     args = p.parse_args(argv)
+    try:
+        check_device(args.device)
+    except ValueError as e:
+        p.error(str(e))  # before any model loads
     names = list(BENCHMARKS) if args.name == "all" else [args.name]
     results = {}
     for name in names:

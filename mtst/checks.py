@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
 def check_choice(value, options: tuple[str, ...], what: str) -> str:
@@ -17,3 +18,28 @@ def check_count(value, what: str, most: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= (most or value):
         raise ValueError(f"{what} must be an int from 1{f' to {most}' if most else ' up'}, got {value!r}")
     return int(value)
+
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def check_device(device) -> torch.device:
+    """The device to run on: None means CUDA when this torch sees a GPU, else the CPU. A device this machine lacks is
+    refused here, with what to pass instead, not deep in the first step by torch."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a str such as 'cpu' or 'cuda:0', a torch.device, or None (CUDA when present); got {device!r}")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        dev = None
+    if dev is None or dev.type not in DEVICE_TYPES:
+        raise ValueError(f"unknown device {str(device)!r}; valid options: cpu, cuda, cuda:N, mps, or None (CUDA when present)")
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        raise ValueError(f"device {str(device)!r} asked for, but this torch ({torch.__version__}) sees {have} CUDA GPU(s): "
+                         + ("pass device='cpu', or None to use CUDA when present" if not have else f"pass cuda:0 to cuda:{have - 1}"))
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(device)!r} asked for, but this torch ({torch.__version__}) has no MPS backend: pass device='cpu' or None")
+    return dev

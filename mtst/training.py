@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .checks import check_choice, check_count
+from .checks import check_choice, check_count, check_device
 from .data import TaskData
 from .model import IGNORE_INDEX, MultiTaskModel, align_labels, model_parts
 from .optim import layerwise_param_groups, make_optimizer, make_scheduler
@@ -104,6 +104,7 @@ def check_config(cfg: TrainConfig, tasks) -> None:
     need(cfg.sampler in SAMPLERS, f"unknown sampler {cfg.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
     need(cfg.uncertainty_lr is None or cfg.uncertainty_lr > 0, f"uncertainty_lr must be > 0, got {cfg.uncertainty_lr}; or None for the heads' rate")
     check_choice(cfg.precision, TRAIN_PRECISIONS, "precision")
+    check_device(cfg.device)
     if cfg.eval_every is not None:
         check_count(cfg.eval_every, "eval_every (or None: validate 4 times a run)")
     need(cfg.max_grad_norm is None or cfg.max_grad_norm > 0, f"max_grad_norm must be > 0, or None to turn clipping off; got {cfg.max_grad_norm!r}")
@@ -195,7 +196,7 @@ class Trainer:
                              "task at every step; drop one of them")
         self.batches = task_passes(train_data, cfg)  # the sampler's weights: with task_epochs, a task's share follows its passes
         self.model, self.train_data, self.validation, self.callbacks = model, train_data, validation or {}, list(callbacks)
-        self.device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = check_device(cfg.device)
         torch.manual_seed(cfg.seed)
         model.to(self.device)
         self._custom_groups = groups is not None

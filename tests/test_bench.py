@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from mtst import bench, provenance, tables
 
 
@@ -89,3 +91,10 @@ def test_the_optim_benchmark_compares_one_group_with_the_layerwise_groups():
     r = bench.bench_optim(batch_size=4, repeats=1, device="cpu")
     assert r["groups"]["one_group"] == 1 and r["groups"]["layerwise"] > 8  # embeddings, 6 layers, heads; decay split
     assert r["ratio_layerwise_over_one_group"] > 0
+
+
+def test_a_device_the_machine_lacks_is_refused_before_any_model_loads(capsys, monkeypatch):
+    monkeypatch.setitem(bench.BENCHMARKS, "optim", (lambda **kw: pytest.fail("ran with a bad device"), print))
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["optim", "--device", "tpu"])
+    assert exit_.value.code == 2 and "unknown device 'tpu'; valid options: cpu, cuda" in capsys.readouterr().err

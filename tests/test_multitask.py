@@ -224,6 +224,8 @@ def test_bad_input(model, data):
     ({"eval_every": 0}, ValueError, r"eval_every \(or None: validate 4 times a run\) must be an int from 1 up, got 0"),
     ({"max_grad_norm": 0.0}, ValueError, "max_grad_norm must be > 0, or None to turn clipping off"),
     ({"sampler": "random"}, ValueError, "unknown sampler 'random'; valid samplers: round_robin, proportional, temperature"),
+    ({"device": "tpu"}, ValueError, r"unknown device 'tpu'; valid options: cpu, cuda, cuda:N, mps, or None \(CUDA when present\)"),
+    ({"device": 0}, TypeError, r"device must be a str such as 'cpu' or 'cuda:0', a torch.device, or None \(CUDA when present\); got 0"),
     ({"loss_weights": {"pos": 2.0}}, KeyError, r"loss_weights names tasks that are not trained: \['pos'\]"),
     ({"loss_weights": {"ner": -1.0}}, ValueError, r"loss_weights must be finite and ≥ 0 \(0 turns a task's loss off\), got \{'ner': -1.0\}"),
 ])
@@ -232,6 +234,19 @@ def test_bad_config_is_refused_before_anything_changes(model, data, setting, err
     with pytest.raises(error, match=message):
         mtst.Trainer(model, data, mtst.TrainConfig(**{"steps": 2, "progress": False, "device": "cpu", **setting}))
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+
+
+def test_a_device_this_machine_lacks_is_refused_with_what_to_pass():
+    """torch would take 'cuda:99' and fail at the first .to(); 'tpu' and 'gpu' got torch's list of 20 backend names."""
+    from mtst.checks import check_device
+
+    assert check_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu") and check_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match=r"device 'cuda:99' asked for, but this torch \(.+\) sees \d+ CUDA GPU\(s\): pass "):
+        check_device("cuda:99")
+    with pytest.raises(ValueError, match="unknown device 'gpu'; valid options: cpu, cuda, cuda:N, mps"):
+        check_device("gpu")
+    with pytest.raises(ValueError, match="unknown device 'meta'"):  # torch knows it, mtst cannot train there
+        check_device("meta")
 
 
 def test_nan_loss_stops_with_step_and_task(model, data):
