@@ -47,6 +47,16 @@ def interleaved(contenders: dict, repeats: int, device: torch.device) -> dict[st
     return times
 
 
+def _report(benchmark: str, dev: torch.device, batch_size: int, repeats: int, med: dict[str, float], **results) -> dict:
+    """What every benchmark's JSON holds: what ran where, the median times, its own results, the provenance."""
+    return {"benchmark": benchmark, "batch_size": batch_size, "repeats": repeats, "device": str(dev), "median_s": med, **results, **provenance()}
+
+
+def _print_medians(r: dict, width: int, unit: str = "ms") -> None:
+    for k, v in r["median_s"].items():
+        print(f"  {k:>{width}}: {1000 * v:8.1f} ms (median)" if unit == "ms" else f"  {k:>{width}}: {v:8.2f} s (median)")
+
+
 def bench_encode(n: int = 2000, batch_size: int = 32, repeats: int = 3, device: str | None = None) -> dict:
     """mtst.SentenceEncoder.encode against SentenceTransformer.encode: same model, sentences and batch size."""
     from sentence_transformers import SentenceTransformer
@@ -83,25 +93,20 @@ def bench_encode(n: int = 2000, batch_size: int = 32, repeats: int = 3, device: 
     host = interleaved({"transformers_call": lambda: enc.tokenizer(texts, truncation=True, max_length=enc.max_length),
                         "mtst_threads": lambda: enc._token_ids(texts)}, max(repeats, 5), torch.device("cpu"))
     host_med = _medians(host)
-    return {
-        "benchmark": "encode",
-        "sentences": len(texts),
-        "batch_size": batch_size,
-        "repeats": repeats,
-        "device": str(dev),
-        "median_s": med,
-        "sentences_per_s": rate,
-        "ratio_mtst_fp32_over_st_fp32": rate["mtst_fp32"] / rate["st_fp32"],
-        "ratio_mtst_bf16_over_st_fp32": rate["mtst_bf16"] / rate["st_fp32"],
-        "max_abs_diff_fp32_vs_st": float((fp32 - ref).abs().max()),
-        "min_cosine_bf16_vs_fp32": float(torch.nn.functional.cosine_similarity(bf16, fp32).min()),
-        "tokenize_s": host_med,
-        "tokenize_threads": TOKENIZE_THREADS,
-        "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM", "unset"),
-        "ratio_tokenize_transformers_over_mtst": host_med["transformers_call"] / host_med["mtst_threads"],
-        "cpu_bf16_flags": cpu_bf16_flags(),
-        **provenance(),
-    }
+    return _report(
+        "encode", dev, batch_size, repeats, med,
+        sentences=len(texts),
+        sentences_per_s=rate,
+        ratio_mtst_fp32_over_st_fp32=rate["mtst_fp32"] / rate["st_fp32"],
+        ratio_mtst_bf16_over_st_fp32=rate["mtst_bf16"] / rate["st_fp32"],
+        max_abs_diff_fp32_vs_st=float((fp32 - ref).abs().max()),
+        min_cosine_bf16_vs_fp32=float(torch.nn.functional.cosine_similarity(bf16, fp32).min()),
+        tokenize_s=host_med,
+        tokenize_threads=TOKENIZE_THREADS,
+        tokenizers_parallelism=os.environ.get("TOKENIZERS_PARALLELISM", "unset"),
+        ratio_tokenize_transformers_over_mtst=host_med["transformers_call"] / host_med["mtst_threads"],
+        cpu_bf16_flags=cpu_bf16_flags(),
+    )
 
 
 def _print_encode(r: dict) -> None:
@@ -146,22 +151,13 @@ def bench_heads(batch_size: int = 32, repeats: int = 10, device: str | None = No
             fn()
         times = interleaved({"one_head": one, "three_heads": three, "naive_per_task": naive}, repeats, dev)
     med = _medians(times)
-    return {
-        "benchmark": "heads",
-        "batch_size": batch_size,
-        "repeats": repeats,
-        "device": str(dev),
-        "median_s": med,
-        "ratio_three_heads_over_one": med["three_heads"] / med["one_head"],
-        "ratio_naive_over_one": med["naive_per_task"] / med["one_head"],
-        **provenance(),
-    }
+    return _report("heads", dev, batch_size, repeats, med, ratio_three_heads_over_one=med["three_heads"] / med["one_head"],
+                   ratio_naive_over_one=med["naive_per_task"] / med["one_head"])
 
 
 def _print_heads(r: dict) -> None:
     print(f"heads: forward of {r['batch_size']} real sentences, {r['repeats']} interleaved repeats on {r['device']}")
-    for k, v in r["median_s"].items():
-        print(f"  {k:>15}: {1000 * v:8.1f} ms (median)")
+    _print_medians(r, 15)
     print(f"  ratio 3 heads (one encoder pass) / 1 head = {r['ratio_three_heads_over_one']:.3f}x")
     print(f"  ratio naive (one pass per task) / 1 head  = {r['ratio_naive_over_one']:.3f}x")
 
@@ -176,11 +172,11 @@ def _training_steps(dev: torch.device, batch_size: int, contenders: dict[str, tu
     import copy
     from types import SimpleNamespace
 
+    from .batches import make_batch, task_loss
     from .data import TASKS, load_task
     from .encoder import SentenceEncoder
     from .model import MultiTaskModel
     from .optim import layerwise_param_groups, make_optimizer
-    from .training import make_batch, task_loss
 
     data = {t: load_task(t, "train", "ci") for t in TASKS}
     base = MultiTaskModel.for_tasks(SentenceEncoder.from_pretrained(max_length=64), data).to(dev)
@@ -218,9 +214,8 @@ def bench_optim(batch_size: int = 16, repeats: int = 10, device: str | None = No
     dev = check_device(device)
     steps = _training_steps(dev, batch_size, {"one_group": (None, None), "layerwise": (0.9, None)})
     med = _medians(interleaved({k: v[0] for k, v in steps.items()}, repeats, dev))
-    return {"benchmark": "optim", "batch_size": batch_size, "repeats": repeats, "device": str(dev),
-            "groups": {k: len(v[2].param_groups) for k, v in steps.items()},
-            "median_s": med, "ratio_layerwise_over_one_group": med["layerwise"] / med["one_group"], **provenance()}
+    return _report("optim", dev, batch_size, repeats, med, groups={k: len(v[2].param_groups) for k, v in steps.items()},
+                   ratio_layerwise_over_one_group=med["layerwise"] / med["one_group"])
 
 
 def _print_optim(r: dict) -> None:
@@ -243,17 +238,14 @@ def bench_monitor(batch_size: int = 16, repeats: int = 10, device: str | None = 
     plain = dict(steps["plain"][1].named_parameters())
     with torch.no_grad():
         diff = max(float((p - plain[n]).abs().max()) for k, v in steps.items() for n, p in v[1].named_parameters())
-    return {"benchmark": "monitor", "batch_size": batch_size, "repeats": repeats, "device": str(dev), "median_s": med,
-            "records": len(monitors["monitored"].rows), "max_abs_weight_diff_vs_plain": diff,
-            "ratio_monitored_over_plain": med["monitored"] / med["plain"],
-            "ratio_grads_only_over_plain": med["grads_only"] / med["plain"], "ratio_every_10_over_plain": med["every_10"] / med["plain"],
-            **provenance()}
+    return _report("monitor", dev, batch_size, repeats, med, records=len(monitors["monitored"].rows), max_abs_weight_diff_vs_plain=diff,
+                   ratio_monitored_over_plain=med["monitored"] / med["plain"], ratio_grads_only_over_plain=med["grads_only"] / med["plain"],
+                   ratio_every_10_over_plain=med["every_10"] / med["plain"])
 
 
 def _print_monitor(r: dict) -> None:
     print(f"monitor: training step on {r['batch_size']} real sentences, {r['repeats']} interleaved repeats on {r['device']}")
-    for k, v in r["median_s"].items():
-        print(f"  {k:>10}: {1000 * v:8.1f} ms (median)")
+    _print_medians(r, 10)
     print(f"  ratio monitored (every step: grad norms + update sizes of every part) / plain = {r['ratio_monitored_over_plain']:.3f}x")
     print(f"  ratio grad norms only, every step / plain = {r['ratio_grads_only_over_plain']:.3f}x")
     print(f"  ratio grad norms + update sizes every 10 steps / plain = {r['ratio_every_10_over_plain']:.3f}x")
@@ -349,25 +341,14 @@ def bench_poolings(n: int = 1000, batch_size: int = 32, repeats: int = 3, device
         times = interleaved({"encode_per_mode": per_mode, "encode_poolings": one_pass}, repeats, dev)
     med = _medians(times)
     diff = max((out["per_mode"][m] - out["one_pass"][m]).abs().max().item() for m in POOLING_MODES)
-    return {
-        "benchmark": "poolings",
-        "sentences": len(texts),
-        "modes": list(POOLING_MODES),
-        "batch_size": batch_size,
-        "repeats": repeats,
-        "device": str(dev),
-        "median_s": med,
-        "ratio_per_mode_over_one_pass": med["encode_per_mode"] / med["encode_poolings"],
-        "max_abs_diff": diff,
-        **provenance(),
-    }
+    return _report("poolings", dev, batch_size, repeats, med, sentences=len(texts), modes=list(POOLING_MODES),
+                   ratio_per_mode_over_one_pass=med["encode_per_mode"] / med["encode_poolings"], max_abs_diff=diff)
 
 
 def _print_poolings(r: dict) -> None:
     print(f"poolings: {r['sentences']} real sentences, modes {', '.join(r['modes'])}, batch {r['batch_size']}, "
           f"{r['repeats']} interleaved repeats on {r['device']}")
-    for k, v in r["median_s"].items():
-        print(f"  {k:>15}: {v:8.2f} s (median)")
+    _print_medians(r, 15, unit="s")
     print(f"  ratio one encode per mode / one encode_poolings pass = {r['ratio_per_mode_over_one_pass']:.2f}x; "
           f"max abs diff {r['max_abs_diff']:.1e}")
 

@@ -39,7 +39,7 @@ class EncoderCache:
     def __init__(self, model: MultiTaskModel, train_data: dict[str, TaskData], batch_size: int = 64, progress: bool = False):
         from tqdm.auto import tqdm
 
-        from .training import make_batch
+        from .batches import make_batch
 
         if not encoder_is_frozen(model):
             raise ValueError("cache_encoder=True needs the whole encoder frozen: call mtst.freeze(model, 'encoder') first, "

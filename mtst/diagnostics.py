@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .batches import make_batch, task_loss
 from .checks import check_count
 from .model import MultiTaskModel, model_parts
-from .training import Callback, make_batch, task_loss
+from .training import Callback
 
 
 def _part_norms(parts: dict[str, list[torch.Tensor]]) -> dict[str, float]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
+from .batches import _autocast, check_task_data, make_batch
 from .cache import EncoderCache
 from .checks import check_count
 from .data import TaskData
 from .model import MultiTaskModel, word_predictions
-from .training import _autocast, check_task_data, make_batch
 
 
 @torch.no_grad()

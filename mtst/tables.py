@@ -286,8 +286,10 @@ def table_layerwise_lr(tag: str | None = None) -> str:
                                f"before and after training. Provenance: {provenance_line(prov)}.")
 
 
-def table_loss_weighting() -> str:
-    df, prov = load("loss_weighting")
+def table_loss_weighting(tag: str | None = None) -> str:
+    """The weighting strategies' test scores at one budget of task batches; `tag` reads results/loss_weighting.<tag>.csv,
+    or the runs kept so far in results/kept/<tag>/."""
+    df, prov = load("loss_weighting", tag)
     wide = _scores_by_setting(df)
     steps = df.groupby("setting").steps.first()
     chosen = df[df.metric == "chosen_ner_weight"].groupby("setting").value.apply(lambda v: ", ".join(f"{x:g}" for x in v))
@@ -364,7 +366,8 @@ SECTIONS = {"benchmarks": table_benchmarks, "notebook-times": table_notebook_tim
             "freezing": table_freezing, "freezing-size-sweep": table_freezing_size_sweep,
             "freezing-size-sweep-cpu-full": lambda: table_freezing_size_sweep("cpu-full"), "head-drift": table_head_drift,
             "head-drift-cpu-full": lambda: table_head_drift("cpu-full"),
-            "layerwise-lr": table_layerwise_lr, "layerwise-lr-cpu-bf16-full": lambda: table_layerwise_lr("cpu-bf16-full"), "loss-weighting": table_loss_weighting}
+            "layerwise-lr": table_layerwise_lr, "layerwise-lr-cpu-bf16-full": lambda: table_layerwise_lr("cpu-bf16-full"), "loss-weighting": table_loss_weighting,
+            "loss-weighting-cpu-bf16-full": lambda: table_loss_weighting("cpu-bf16-full")}
 
 
 def render_readme(text: str) -> str:

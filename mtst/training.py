@@ -13,15 +13,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
+from .batches import TRAIN_PRECISIONS, _autocast, check_task_data, make_batch, task_loss
 from .checks import check_choice, check_count, check_device
 from .data import TaskData
-from .model import IGNORE_INDEX, MultiTaskModel, align_labels, model_parts
+from .model import MultiTaskModel, model_parts
 from .optim import layerwise_param_groups, make_optimizer, make_scheduler
 from .sampling import SAMPLERS, planned_steps, task_passes, task_schedule
-
-TRAIN_PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 autocast on CUDA, fp32 on CPU
 
 
 @dataclass
@@ -114,50 +112,6 @@ def check_config(cfg: TrainConfig, tasks) -> None:
         raise KeyError(f"loss_weights names tasks that are not trained: {unknown}; tasks: {list(tasks)}")
     bad = {t: w for t, w in weights.items() if not 0 <= w < math.inf}
     need(not bad, f"loss_weights must be finite and ≥ 0 (0 turns a task's loss off), got {bad}")
-
-
-# --------------------------------------------------------------------------- batches
-
-
-def check_task_data(task: str, data: TaskData, num_labels: int) -> None:
-    """Refuse empty data, labels out of range, and NER examples whose words and tags differ in length."""
-    if len(data) == 0:
-        raise ValueError(f"the {task!r} dataset is empty: nothing to train or evaluate on")
-    if data.kind == "token":
-        for i, (words, tags) in enumerate(zip(data.tokens, data.labels)):
-            if len(words) != len(tags):
-                raise ValueError(f"{task!r} example {i}: {len(words)} tokens but {len(tags)} tags ({' '.join(words)[:60]!r})")
-        flat = [y for seq in data.labels for y in seq]
-    else:
-        flat = list(data.labels)
-    bad = next((y for y in flat if not (isinstance(y, (int, np.integer)) and 0 <= y < num_labels)), None)
-    if bad is not None:
-        raise ValueError(f"{task!r}: label {bad!r} is out of range; the head has {num_labels} labels (0..{num_labels - 1})")
-
-
-def make_batch(model: MultiTaskModel, data: TaskData, idx, with_labels: bool = True) -> dict:
-    """Tokenize examples idx of a task; token tasks get their word labels aligned to first word pieces."""
-    texts = [data.texts[i] for i in idx]
-    words = [data.tokens[i] for i in idx] if data.tokens is not None else None
-    batch = model.tokenize(texts, words)
-    if with_labels:
-        if data.kind == "token":
-            width = batch["input_ids"].shape[1]
-            rows = [align_labels(batch["word_ids"][r], data.labels[i]) for r, i in enumerate(idx)]
-            batch["labels"] = torch.tensor([row + [IGNORE_INDEX] * (width - len(row)) for row in rows])
-        else:
-            batch["labels"] = torch.tensor([data.labels[i] for i in idx])
-    return batch
-
-
-def task_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=IGNORE_INDEX)
-
-
-def _autocast(device: torch.device, precision: str):
-    check_choice(precision, TRAIN_PRECISIONS, "precision")
-    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 # --------------------------------------------------------------------------- the loop

@@ -96,7 +96,7 @@ def test_cache_holds_one_vector_per_sentence_and_word_pieces_per_tweet(small_enc
     assert cache.features["topic"].shape == (len(data["topic"]), small_encoder.embedding_dim)
     feats, labels = cache.batch("ner", [0, 1, 2], torch.device("cpu"))
     assert feats.shape[:2] == labels.shape and feats.shape[2] == small_encoder.embedding_dim
-    ref = mtst.training.make_batch(model, data["ner"], [0, 1, 2])
+    ref = mtst.batches.make_batch(model, data["ner"], [0, 1, 2])
     assert torch.equal(labels, ref["labels"])  # same alignment and padding as a tokenized batch
     assert cache.nbytes() > 0
 

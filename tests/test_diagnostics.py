@@ -115,7 +115,7 @@ def test_monitor_refuses_a_model_with_nothing_trainable(model, data):
 
 
 def test_task_gradient_cosines(model, data):
-    batches = {t: mtst.training.make_batch(model, d, list(range(8))) for t, d in data.items()}
+    batches = {t: mtst.batches.make_batch(model, d, list(range(8))) for t, d in data.items()}
     grads = diagnostics.task_gradients(model, batches)
     assert set(grads) == set(data) and "layer_5" in grads["topic"]
     assert all(p.grad is None for p in model.parameters())  # the model's gradients are left as they were

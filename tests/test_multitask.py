@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import mtst
+from mtst.batches import check_task_data, make_batch
 from mtst.model import IGNORE_INDEX, word_predictions
 from mtst.sampling import sampling_shares
-from mtst.training import check_task_data, make_batch
 
 warnings.filterwarnings("ignore", message=".*truncated")
 

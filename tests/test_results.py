@@ -518,16 +518,22 @@ def test_a_grid_still_going_is_read_from_its_kept_runs_until_it_is_merged(monkey
 
 @pytest.mark.parametrize("folder", sorted(p for p in (results.RESULTS_DIR / "kept").glob("*") if p.is_dir()), ids=lambda p: p.name)
 def test_committed_kept_runs_are_one_grid_that_resume_would_pick_up(folder: Path):
-    """results/kept/<tag>/ carries a CPU grid across sessions: every run in it must be of one commit, recipe and machine,
-    under the file name Resume looks for, with a test score for each task, or the next session's resume refuses it."""
+    """results/kept/<tag>/ carries CPU grids across sessions: every run of an experiment in it must be of one commit,
+    recipe and machine, under the file name Resume looks for, with a test score for each task, or the next session's
+    resume refuses it. (Two experiments' grids may share the folder at different commits: their files are named apart.)"""
     paths = sorted(folder.glob("*.seed*.json"))
     assert paths
-    runs = [json.loads(p.read_text()) for p in paths]
-    experiment = runs[0]["experiment"]
-    keeper = Resume(folder, experiment, runs[0]["stamp"]["size"], runs[0]["stamp"]["config"])
-    for path, run in zip(paths, runs):
-        assert run["experiment"] == experiment and run["unit"] in experiments.UNITS[experiment]
-        assert keeper.path(run["seed"], run["unit"]) == path and run["wall_time_s"] > 0 and run["date"] >= "2026", path.name
-        assert not differences(run["stamp"], runs[0]["stamp"]), path.name
-        scored = {r["task"] for r in run["rows"] if r["metric"] == "score" and r["seed"] == run["seed"]}
-        assert scored == {"sentiment", "topic", "ner"}, path.name
+    grids: dict[str, list] = {}
+    for path in paths:
+        run = json.loads(path.read_text())
+        assert path.name.startswith(f"{run['experiment']}.seed"), path.name
+        grids.setdefault(run["experiment"], []).append((path, run))
+    for experiment, runs in grids.items():
+        first = runs[0][1]
+        keeper = Resume(folder, experiment, first["stamp"]["size"], first["stamp"]["config"])
+        for path, run in runs:
+            assert run["unit"] in experiments.UNITS[experiment], path.name
+            assert keeper.path(run["seed"], run["unit"]) == path and run["wall_time_s"] > 0 and run["date"] >= "2026", path.name
+            assert not differences(run["stamp"], first["stamp"]), path.name
+            scored = {r["task"] for r in run["rows"] if r["metric"] == "score" and r["seed"] == run["seed"]}
+            assert scored == {"sentiment", "topic", "ner"}, path.name
