@@ -1,6 +1,9 @@
 """Every results file has its schema and provenance, and the README tables are the ones they render."""
 
 import json
+import os
+import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -537,3 +540,33 @@ def test_committed_kept_runs_are_one_grid_that_resume_would_pick_up(folder: Path
             assert not differences(run["stamp"], first["stamp"]), path.name
             scored = {r["task"] for r in run["rows"] if r["metric"] == "score" and r["seed"] == run["seed"]}
             assert scored == {"sentiment", "topic", "ner"}, path.name
+
+
+def _grid_dry_run(tmp_path, **env) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LC_ALL": "C.UTF-8", "GRID_DRY_RUN": "1", "GRID_WORKTREE": str(tmp_path / "tree"), **env}
+    return subprocess.run(["bash", str(results.ROOT / "tools" / "cpu_grid.sh")], env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("experiment", ["layerwise_lr", "loss_weighting"])
+def test_the_cpu_grid_script_goes_on_with_exactly_the_runs_its_folder_lacks(tmp_path, experiment):
+    """tools/cpu_grid.sh carries the CPU grids across sessions: asked for a dry run, it lists one call per (seed, unit)
+    that results/kept/cpu-bf16-full lacks, in order, then the call that writes the results file, and changes nothing."""
+    folder = results.RESULTS_DIR / "kept" / "cpu-bf16-full"
+    before = sorted(folder.iterdir())
+    run = _grid_dry_run(tmp_path, GRID_EXPERIMENT=experiment)
+    assert run.returncode == 0, run.stderr
+    calls = [line for line in run.stdout.splitlines() if " -m mtst.results " in line]
+    missing = [(s, u) for s in (0, 1, 2) for u in experiments.UNITS[experiment]
+               if not (folder / f"{experiment}.seed{s}.{re.sub(r'[^A-Za-z0-9_.@+-]', '_', u)}.json").exists()]
+    assert len(calls) == len(missing) + 1
+    for line, (seed, unit) in zip(calls, missing):
+        assert f"--experiments {experiment} " in line and line.rstrip().endswith(f"--seeds {seed} --units {unit}"), line
+        assert "--epochs 1 --precision bf16" in line and f"--resume {folder}" in line
+    assert calls[-1].rstrip().endswith(f"--seeds 0 1 2 --out {folder}/out")
+    assert sorted(folder.iterdir()) == before and not (tmp_path / "tree").exists()
+
+
+def test_the_cpu_grid_script_refuses_an_unknown_experiment_and_names_the_known_ones(tmp_path):
+    run = _grid_dry_run(tmp_path, GRID_EXPERIMENT="layerwise")
+    assert run.returncode != 0 and "unknown GRID_EXPERIMENT 'layerwise'" in run.stderr and "layerwise_lr, loss_weighting" in run.stderr
+    assert "mtst.results" not in run.stdout

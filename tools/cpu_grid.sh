@@ -2,7 +2,8 @@
 # Go on with a three-seed CPU grid where the runs kept in results/kept/cpu-bf16-full stop: layerwise_lr (issue #6) by
 # default, or another experiment by GRID_EXPERIMENT (e.g. loss_weighting, issue #7).
 #   usage: tools/cpu_grid.sh            (in the foreground; `setsid nohup tools/cpu_grid.sh >> grid.log 2>&1 &` for
-#                                        the background; GRID_DRY_RUN=1 prints the commands instead of running them)
+#                                        the background; GRID_DRY_RUN=1 prints the commands instead of running them,
+#                                        and changes nothing)
 # A session's machine keeps nothing outside the repository, so each run is committed as soon as it is kept: one run
 # at a time, then the run dated (tools/date_kept_runs.py), the README tables re-rendered from the kept runs, and both
 # committed on the checkout's current branch (`git commit -- <run> README.md`: keep other README edits committed
@@ -27,18 +28,24 @@ commit=${GRID_COMMIT:-$(if test -n "$first"; then "$py" -c 'import json, sys; pr
 test -n "$commit" || { echo "no commit to run: set GRID_COMMIT" >&2; exit 1; }
 case $commit in *-dirty) echo "$first was run from uncommitted code ($commit): it cannot be run again" >&2; exit 1;; esac
 tree=${GRID_WORKTREE:-/tmp/mtst-grid-$commit}
-test -d "$tree" || git -C "$root" worktree add --detach "$tree" "$commit"
-test "$(git -C "$tree" rev-parse --short HEAD)" = "$commit" || { echo "$tree is not at $commit" >&2; exit 1; }
-cd "$tree"
+if ! test -d "$tree" && [ -n "${GRID_DRY_RUN:-}" ]; then
+  echo "git -C $root worktree add --detach $tree $commit"; cd "$root"  # a dry run changes nothing: it reads the checkout's units
+else
+  test -d "$tree" || git -C "$root" worktree add --detach "$tree" "$commit"
+  test "$(git -C "$tree" rev-parse --short HEAD)" = "$commit" || { echo "$tree is not at $commit" >&2; exit 1; }
+  cd "$tree"
+fi
 export MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=4294967296 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
 notes="1 epoch over the full training data instead of the recipe's 4, bf16 autocast, on a 2-core CPU; one run at a time, kept in results/kept/cpu-bf16-full as it finished and resumed across sessions"
-units_text=$("$py" -c 'import sys; from mtst.experiments import UNITS; print("\n".join(UNITS[sys.argv[1]]))' "$experiment")  # the grid commit's units
+# The grid commit's units, each with the file name mtst.kept.Resume keeps it under: "unit<TAB>name" lines.
+units_text=$("$py" -c 'import re, sys; from mtst.experiments import UNITS
+for u in UNITS[sys.argv[1]]: print(u, re.sub(r"[^A-Za-z0-9_.@+-]", "_", u), sep="\t")' "$experiment")
 mapfile -t units <<< "$units_text"
 grid=("$py" -m mtst.results --size full --experiments "$experiment" --epochs 1 --precision bf16 --no-progress --resume "$kept" --notes "$notes")
 run() { if [ -n "${GRID_DRY_RUN:-}" ]; then printf '%q ' "$@"; echo; else "$@"; fi; }
 for seed in 0 1 2; do
-  for unit in "${units[@]}"; do
-    name=$("$py" -c 'import re, sys; print(re.sub(r"[^A-Za-z0-9_.@+-]", "_", sys.argv[1]))' "$unit")  # as mtst.kept.Resume names it
+  for line in "${units[@]}"; do
+    unit=${line%%$'\t'*} name=${line#*$'\t'}
     file=$kept/$experiment.seed$seed.$name.json
     test -e "$file" && continue
     run "${grid[@]}" --seeds "$seed" --units "$unit"
