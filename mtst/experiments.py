@@ -48,7 +48,7 @@ def _load(size: str, split: str, tasks=None) -> dict:
 def fit_and_test(train_data: dict, val: dict, test: dict, cfg, max_length: int, seed: int = 0, callbacks=(),
                  hidden: int | None = None) -> tuple[list[dict], object, object]:
     """A fresh pretrained encoder with one head per task in train_data (sentence heads with a hidden layer of
-    `hidden` units when given), trained by `cfg`, scored on test."""
+    `hidden` units when given), trained by `cfg`, scored on test at the precision it trained and validated at."""
     from .encoder import SentenceEncoder
     from .evaluation import evaluate_all
     from .model import MultiTaskModel
@@ -57,7 +57,7 @@ def fit_and_test(train_data: dict, val: dict, test: dict, cfg, max_length: int, 
     enc = SentenceEncoder.from_pretrained(max_length=max_length)
     model = MultiTaskModel.for_tasks(enc, train_data, hidden=hidden, seed=seed)
     res = train(model, train_data, cfg, validation={t: val[t] for t in train_data}, callbacks=callbacks)
-    return evaluate_all(model, {t: test[t] for t in train_data}).to_dict("records"), res, model
+    return evaluate_all(model, {t: test[t] for t in train_data}, precision=cfg.precision).to_dict("records"), res, model
 
 
 def _fit_and_test(size: str, seed: int, tasks: list[str], cfg, hidden: int | None = None):

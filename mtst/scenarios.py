@@ -86,7 +86,7 @@ def _score_rows(model, test: dict, base: dict, trainer, res) -> list[dict]:
 
     total = trainable_summary(model).iloc[-1]
     peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else float("nan")
-    scores = evaluate_all(model, {t: test[t] for t in model.tasks})
+    scores = evaluate_all(model, {t: test[t] for t in model.tasks}, precision=trainer.config.precision)  # as it validated
     return [{**base, "task": r["task"], "score": r["score"], "trainable_params": int(total.trainable_params),
              "trainable_fraction": float(total.trainable_fraction), "steps": res.steps, "wall_time_s": res.wall_time_s,
              "optimizer_state_mib": _optimizer_state_mib(trainer), "peak_gpu_mib": peak} for r in scores.to_dict("records")]
@@ -187,7 +187,7 @@ def run_head_drift(model, train: dict, val: dict, frozen_task: str, cfg, eval_ev
     others = {t: d for t, d in train.items() if t != frozen_task}
     if not others:
         raise ValueError(f"head drift needs a task other than {frozen_task!r} to train on")
-    rows = [{"step": 0, "score": evaluate(model, val[frozen_task], frozen_task)["score"]}]
+    rows = [{"step": 0, "score": evaluate(model, val[frozen_task], frozen_task, precision=cfg.precision)["score"]}]  # as the later steps
     head_before = [p.detach().clone() for p in model.heads[frozen_task].parameters()]
 
     class Track(Callback):

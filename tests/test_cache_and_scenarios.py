@@ -166,6 +166,31 @@ def test_head_drift_keeps_the_head_but_not_its_task(small_encoder, data):
         scenarios.run_head_drift(model, {"sentiment": data["sentiment"]}, data, "sentiment", _cfg(), 3)
 
 
+def test_every_score_a_run_reports_is_measured_at_the_precision_it_trained_at(small_encoder, data, monkeypatch):
+    """A bf16 run on a CPU validates in bf16 ("auto" would be fp32 there): its test scores, and the head-drift
+    baseline that its later validations are subtracted from, must not fall back to "auto"."""
+    from mtst import evaluation, experiments
+
+    seen, original = [], evaluation.evaluate
+
+    def recording(*args, precision="auto", **kw):
+        seen.append(precision)
+        return original(*args, precision=precision, **kw)
+
+    monkeypatch.setattr(evaluation, "evaluate", recording)
+    cfg = _cfg(precision="bf16", steps=3)
+    scenarios.run_freeze_scenario("b_backbone_frozen", data, data, data, cfg, 32, 0, small_encoder)
+    assert len(seen) >= 2 * len(data) and set(seen) == {"bf16"}  # validation, then test
+    seen.clear()
+    model = mtst.MultiTaskModel.for_tasks(copy.deepcopy(small_encoder), data, seed=0)
+    scenarios.run_head_drift(model, data, data, "sentiment", cfg, eval_every=3)
+    assert seen == ["bf16", "bf16"]  # step 0, then step 3
+    seen.clear()
+    train = {"sentiment": data["sentiment"]}
+    experiments.fit_and_test(train, train, train, cfg, max_length=32)
+    assert len(seen) >= 2 and set(seen) == {"bf16"}
+
+
 def test_lr_scheme_with_a_boosted_head(small_encoder, data):
     rows, model, res = scenarios.run_lr_scheme("decay_0.9", data, data, data, _cfg(), 32, 0, small_encoder, head_lrs={"ner": 1e-2})
     assert rows[0]["scheme"] == "decay_0.9+ner_head×10"
