@@ -6,7 +6,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
-from . import cache, diagnostics, evaluation, probes, sampling, scenarios, training, weighting, widgets  # noqa: E402, F401
+from . import cache, claims, diagnostics, evaluation, probes, sampling, scenarios, training, weighting, widgets  # noqa: E402, F401
 from .cache import EncoderCache  # noqa: E402
 from .data import SIZES, SPLITS, TASKS, DataError, TaskData, load_task, resolve_size, split_checksum, task_summary  # noqa: E402
 from .diagnostics import ConflictMonitor, GradientMonitor, linear_cka  # noqa: E402

@@ -286,6 +286,18 @@ def table_layerwise_lr(tag: str | None = None) -> str:
                                f"before and after training. Provenance: {provenance_line(prov)}.")
 
 
+def table_layerwise_claims(tag: str | None = None) -> str:
+    """The brief's claims L1, L3 and L6 against the learning-rate table of the same file, paired by seed."""
+    from .claims import layerwise_claims
+
+    df, prov = load("layerwise_lr", tag)
+    c = layerwise_claims(df)
+    lines = ["| claim | the brief says | measured, paired by seed | verdict |", "|---|---|---|---|"]
+    lines += [f"| {k} | {r.iloc[0]} | {r.iloc[1]} | {r.iloc[2]} |" for k, r in c.iterrows()]
+    return "\n".join(lines) + (f"\n\nDifferences of test scores in points (%), each scheme against another on the same seed, then mean ± std "
+                               f"over the seeds both ran; computed from the runs in the table above (seeds {prov['seeds']}).")
+
+
 def table_loss_weighting(tag: str | None = None) -> str:
     """The weighting strategies' test scores at one budget of task batches; `tag` reads results/loss_weighting.<tag>.csv,
     or the runs kept so far in results/kept/<tag>/."""
@@ -366,7 +378,9 @@ SECTIONS = {"benchmarks": table_benchmarks, "notebook-times": table_notebook_tim
             "freezing": table_freezing, "freezing-size-sweep": table_freezing_size_sweep,
             "freezing-size-sweep-cpu-full": lambda: table_freezing_size_sweep("cpu-full"), "head-drift": table_head_drift,
             "head-drift-cpu-full": lambda: table_head_drift("cpu-full"),
-            "layerwise-lr": table_layerwise_lr, "layerwise-lr-cpu-bf16-full": lambda: table_layerwise_lr("cpu-bf16-full"), "loss-weighting": table_loss_weighting,
+            "layerwise-lr": table_layerwise_lr, "layerwise-lr-cpu-bf16-full": lambda: table_layerwise_lr("cpu-bf16-full"),
+            "layerwise-lr-claims": table_layerwise_claims, "layerwise-lr-claims-cpu-bf16-full": lambda: table_layerwise_claims("cpu-bf16-full"),
+            "loss-weighting": table_loss_weighting,
             "loss-weighting-cpu-bf16-full": lambda: table_loss_weighting("cpu-bf16-full")}
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import mtst
-from mtst import scenarios
+from mtst import claims, scenarios
 from mtst.cache import EncoderCache, EncoderEvalMode
 
 warnings.filterwarnings("ignore", message=".*truncated")
@@ -142,16 +142,16 @@ def _claims_inputs(b_small: float, a10_small: float):
 
 
 def test_the_data_size_claims_set_full_fine_tuning_against_the_best_frozen_contender():
-    claims = scenarios.freezing_claims(*_claims_inputs(b_small=30.0, a10_small=52.0), "sentiment")
-    assert "frozen encoder 52.0 (best frozen: a_feature_extractor_10x) vs full fine-tuning 47.0" in claims.loc["F1", "this run measured"]
-    assert claims.loc["F1", "verdict"] == "supported here"
-    assert "best frozen − full = -2.0 pts; with 20000: -4.0 pts" in claims.loc["F2", "this run measured"]
-    claims = scenarios.freezing_claims(*_claims_inputs(b_small=30.0, a10_small=40.0), "sentiment")
-    assert "(best frozen: a_feature_extractor_10x) vs full fine-tuning 47.0" in claims.loc["F1", "this run measured"]
-    assert claims.loc["F1", "verdict"] == "not supported here"
+    table = claims.freezing_claims(*_claims_inputs(b_small=30.0, a10_small=52.0), "sentiment")
+    assert "frozen encoder 52.0 (best frozen: a_feature_extractor_10x) vs full fine-tuning 47.0" in table.loc["F1", "this run measured"]
+    assert table.loc["F1", "verdict"] == "supported here"
+    assert "best frozen − full = -2.0 pts; with 20000: -4.0 pts" in table.loc["F2", "this run measured"]
+    table = claims.freezing_claims(*_claims_inputs(b_small=30.0, a10_small=40.0), "sentiment")
+    assert "(best frozen: a_feature_extractor_10x) vs full fine-tuning 47.0" in table.loc["F1", "this run measured"]
+    assert table.loc["F1", "verdict"] == "not supported here"
     grid, sweep, drift, control = _claims_inputs(b_small=48.0, a10_small=40.0)
-    claims = scenarios.freezing_claims(grid, sweep.drop(columns="a_feature_extractor_10x"), drift, control, "sentiment")
-    assert "frozen encoder 48.0 (best frozen: b_backbone_frozen)" in claims.loc["F1", "this run measured"]
+    table = claims.freezing_claims(grid, sweep.drop(columns="a_feature_extractor_10x"), drift, control, "sentiment")
+    assert "frozen encoder 48.0 (best frozen: b_backbone_frozen)" in table.loc["F1", "this run measured"]
 
 
 def test_head_drift_keeps_the_head_but_not_its_task(small_encoder, data):

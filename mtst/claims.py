@@ -1,0 +1,168 @@
+"""The brief's claims (`../shared/CLAIMS.md`) next to measured numbers, each with a verdict computed from them:
+from one notebook run (`freezing_claims`, notebook 03; `lr_claims`, notebook 04), or from a full-size results file
+over its seeds (`layerwise_claims`, the README and notebook 04), where every comparison is paired by seed.
+
+    claims.layerwise_claims(results.load("layerwise_lr", "cpu-bf16-full")[0])
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .data import TASKS
+from .scenarios import SWEEP_SCENARIOS
+
+LR_CLAIMS = {  # the brief's learning-rate claims, paraphrased as in CLAIMS.md
+    "L1": "Pretrained layers want ~1e-5, heads ~1e-4.",
+    "L2": "The backbone adapts slowly while heads adapt fast.",
+    "L3": "Per-part rates give fine-grained control, e.g. to prioritise a task.",
+    "L4": "Layer-wise rates mitigate vanishing gradients.",
+    "L5": "Layer-wise rates give controlled transfer between tasks.",
+    "L6": "The result is better performance and more efficient training.",
+}
+
+
+def _verdict(ok: bool | None) -> str:
+    return {True: "supported here", False: "not supported here", None: "partly"}[ok]
+
+
+def freezing_claims(grid: pd.DataFrame, sweep: pd.DataFrame, drift: pd.DataFrame, drift_control: pd.DataFrame, task: str) -> pd.DataFrame:
+    """The brief's freezing claims (F1-F5) next to this run's numbers, with a verdict computed from them.
+    grid: score_table(..., "scenario"); sweep: sweep_table(...); drift/_control: run_head_drift frames."""
+    e = "e_full_finetune"
+    # The frozen side at its best: the backbone frozen as in the grid, or its heads trained 10× as long on the cache.
+    frozen = sweep[[c for c in SWEEP_SCENARIOS if c != e and c in sweep]]
+    best_frozen, which = frozen.max(axis=1), frozen.idxmax(axis=1)
+    small, large = sweep.index.min(), sweep.index.max()
+    gap_small = best_frozen[small] - sweep.loc[small, e]
+    gap_large = best_frozen[large] - sweep.loc[large, e]
+    mid = sweep.index[len(sweep.index) // 2] if len(sweep.index) > 2 else large
+    gap_mid = best_frozen[mid] - sweep.loc[mid, e]
+    d_end, c_end = drift.drift.iloc[-1] * 100, drift_control.drift.iloc[-1] * 100
+    ks = grid.dropna(subset=["k"]) if "k" in grid else grid
+    k_scores = {int(r.k): r["mean"] for _, r in ks.iterrows()} if "k" in ks else {}
+    best_k = max(k_scores, key=k_scores.get) if k_scores else None
+    g = grid.loc["f_gradual_unfreezing", "mean"] if "f_gradual_unfreezing" in grid.index else float("nan")
+    full_t, full_s = grid.loc[e, "wall_time_s"], grid.loc[e, "mean"]
+    cheap = grid.drop(index=e)
+    eff = cheap.assign(score_share=cheap["mean"] / full_s, time_share=cheap.wall_time_s / full_t)
+    best_eff = eff.sort_values("score_share", ascending=False).iloc[0]
+    rows = [
+        ("F1", "Freeze everything when task data is very limited.",
+         f"{small} examples per task: frozen encoder {best_frozen[small]:.1f} (best frozen: {which[small]}) vs full fine-tuning "
+         f"{sweep.loc[small, e]:.1f} (mean test score, %)",
+         _verdict(bool(gap_small >= 0))),
+        ("F2", "Freezing only the backbone suits moderate data.",
+         f"{mid} examples: best frozen − full = {gap_mid:+.1f} pts" + (f"; with {large}: {gap_large:+.1f} pts" if mid != large else ""),
+         _verdict(bool(gap_mid >= -1.0)) if gap_mid >= -1.0 or gap_large < gap_mid else _verdict(False)),
+        ("F3", "Freezing one head keeps that task's performance while the others train (with monitoring).",
+         f"{task} head frozen, bit-identical: {drift.attrs.get('head_unchanged')}; its validation score moved {d_end:+.1f} pts as the encoder trained on the other tasks "
+         f"(control, encoder frozen too: {c_end:+.1f} pts)",
+         _verdict(abs(d_end) <= 1.0) if abs(d_end) <= 1.0 else "not supported here: a frozen head does not protect its task when the shared encoder moves"),
+        ("F4", "Freeze lower layers, fine-tune upper ones, train heads from scratch.",
+         "k frozen lower layers → mean score: " + ", ".join(f"k={k}: {v:.1f}" for k, v in sorted(k_scores.items())) + f"; gradual unfreezing {g:.1f}",
+         _verdict(best_k is not None and 0 < best_k < 6) if best_k is not None else "partly"),
+        ("F5", "This balances efficiency and performance.",
+         f"best non-full scenario {best_eff.name}: {100 * best_eff.score_share:.0f}% of full fine-tuning's score at {100 * best_eff.time_share:.0f}% of its wall time",
+         _verdict(bool(best_eff.score_share >= 0.97 and best_eff.time_share <= 0.8))),
+    ]
+    return pd.DataFrame(rows, columns=["claim", "the brief says", "this run measured", "verdict"]).set_index("claim")
+
+
+def _ratio(frame: pd.DataFrame, col: str, low: tuple[str, ...] = ("embeddings", "layer_0"), high: tuple[str, ...] = ("layer_5",)) -> float:
+    f = frame[frame[col] > 0] if col == "update_ratio" else frame
+    lo, hi = f[f.part.isin(low)][col].mean(), f[f.part.isin(high)][col].mean()
+    return float(lo / hi) if hi else float("nan")
+
+
+def lr_claims(table: pd.DataFrame, grads: dict[str, pd.DataFrame], forget: dict[str, pd.DataFrame], conflict: dict[str, pd.DataFrame],
+              boost: tuple[str, str, str], steps: dict[str, int | None], uniform: str = "uniform_1e-4", layerwise: str = "decay_0.9") -> pd.DataFrame:
+    """The brief's learning-rate claims (L1-L6) next to this run's numbers, with verdicts computed from them.
+    table: score_table(rows, "scheme"); grads: GradientMonitor frames; forget: forgetting frames; conflict:
+    ConflictMonitor.conflict_share frames; boost: (base scheme, boosted scheme, boosted task); steps: steps_to_target."""
+    m = table["mean"]
+    two, lo, hi = m.get("two_rate"), m.get("uniform_1e-5"), m.get("uniform_1e-4")
+    fg = {k: f.forgetting.mean() * 100 for k, f in forget.items()}
+    up_u, up_l = _ratio(grads[uniform], "update_ratio"), _ratio(grads[layerwise], "update_ratio")
+    g_u = _ratio(grads[uniform], "grad_norm")
+    base, boosted, task = boost
+    d_task = table.loc[boosted, task] - table.loc[base, task]
+    others = [t for t in table.columns if t in ("sentiment", "topic", "ner") and t != task]
+    d_others = {t: table.loc[boosted, t] - table.loc[base, t] for t in others}
+    c_u, c_l = conflict.get(uniform), conflict.get(layerwise)
+    best = m.idxmax()
+    rows = [
+        ("L1", LR_CLAIMS["L1"],
+         f"mean test score: two-rate {two:.1f}, uniform 1e-5 {lo:.1f}, uniform 1e-4 {hi:.1f}; forgetting (1−CKA, mean over layers, %): "
+         + ", ".join(f"{k} {v:.1f}" for k, v in fg.items()),
+         _verdict(bool(two >= max(lo, hi)))),
+        ("L2", LR_CLAIMS["L2"],
+         f"update/weight ratio of embeddings+layer 0 relative to layer 5: {up_l:.2f} with {layerwise}, {up_u:.2f} with {uniform}",
+         _verdict(bool(up_l < up_u))),
+        ("L3", LR_CLAIMS["L3"],
+         f"{task} head rate raised ({boosted}): {task} {d_task:+.1f} pts; " + ", ".join(f"{t} {v:+.1f}" for t, v in d_others.items()),
+         _verdict(bool(d_task > 0 and all(abs(v) <= abs(d_task) for v in d_others.values())))),
+        ("L4", LR_CLAIMS["L4"],
+         f"under {uniform}, the gradient norm of embeddings+layer 0 is {g_u:.2f}× layer 5's",
+         "not supported here: there is no vanishing gradient to mitigate" if g_u >= 0.5 else _verdict(True)),
+        ("L5", LR_CLAIMS["L5"],
+         (f"share of recorded steps with conflicting task gradients (cosine < 0): {c_u.conflict_share.mean():.0%} with {uniform}, "
+          f"{c_l.conflict_share.mean():.0%} with {layerwise}; mean cosine {c_u.mean_cosine.mean():+.2f} vs {c_l.mean_cosine.mean():+.2f}")
+         if c_u is not None and c_l is not None else "not measured",
+         _verdict(bool(c_l.conflict_share.mean() < c_u.conflict_share.mean())) if c_u is not None and c_l is not None else "partly"),
+        ("L6", LR_CLAIMS["L6"],
+         f"best scheme {best} ({m[best]:.1f}); steps to reach 95% of the best final validation score: "
+         + ", ".join(f"{k} {v if v is not None else 'never'}" for k, v in steps.items()),
+         _verdict(bool(best.startswith("decay")))),
+    ]
+    return pd.DataFrame(rows, columns=["claim", "the brief says", "this run measured", "verdict"]).set_index("claim")
+
+
+def _on_seeds(ok: pd.Series) -> str:
+    """A verdict over seeds: each entry says whether the claim held on that seed's paired runs."""
+    n, k = len(ok), int(ok.sum())
+    if n == 1:
+        return _verdict(bool(k)) + " (1 seed)"
+    return {n: f"supported on every seed ({n})", 0: f"not supported on any seed ({n})"}.get(k, f"partly: on {k} of {n} seeds")
+
+
+def _gap(d: pd.Series) -> str:
+    """Per-seed differences in points as "+1.2 ± 0.8 pts (higher on 2 of 3 seeds)"."""
+    spread = f" ± {d.std(ddof=1):.1f}" if len(d) > 1 else ""
+    return f"{d.mean():+.1f}{spread} pts (higher on {int((d > 0).sum())} of {len(d)} seed{'s' * (len(d) > 1)})"
+
+
+def layerwise_claims(df: pd.DataFrame, boost: tuple[str, str, str] = ("decay_0.9", "decay_0.9+ner_head×10", "ner"),
+                     uniform: str = "uniform_1e-4") -> pd.DataFrame:
+    """L1, L3 and L6 against a layerwise_lr results frame (`results.load("layerwise_lr", tag)[0]`). Two schemes are
+    compared seed by seed, on the seeds both ran (a seed fixes the heads' initialisation and the data order), so
+    the verdict says on how many seeds a claim held, not whether two means differ."""
+    sc = df[df.metric == "score"].pivot_table(index=["setting", "seed"], columns="task", values="value").mul(100)
+    sc["mean"] = sc[[t for t in TASKS if t in sc]].mean(axis=1)
+    low = df[df.metric.isin(["forgetting:embeddings", "forgetting:layer_0"])].groupby("setting").value.mean().mul(100)
+    s95 = df[df.metric == "steps_to_95pct_own_best"].groupby("setting", sort=False).value.mean()
+
+    def diff(a: str, b: str, col: str = "mean") -> pd.Series:  # b − a, per seed both ran
+        return (sc.loc[b, col] - sc.loc[a, col]).dropna()
+
+    d_hi, d_lo = diff(uniform, "two_rate"), diff("uniform_1e-5", "two_rate")
+    base, boosted, task = boost
+    d_task = diff(base, boosted, task)
+    d_others = {t: diff(base, boosted, t) for t in TASKS if t in sc and t != task}
+    decays = sorted((k for k in s95.index if k.startswith("decay_") and "+" not in k), key=lambda k: -float(k.split("_")[1]))  # ξ falling
+    d_decay = {k: diff(uniform, k) for k in decays}
+    best = max(d_decay, key=lambda k: d_decay[k].mean())
+    rows = [
+        ("L1", LR_CLAIMS["L1"],
+         f"mean test score, two-rate − {uniform}: {_gap(d_hi)}; two-rate − uniform_1e-5: {_gap(d_lo)}; forgetting of the embeddings "
+         "and layer 0 (1 − CKA, %, mean over seeds): " + ", ".join(f"{k} {low[k]:.1f}" for k in ("uniform_1e-5", uniform, "too_high_1e-3") if k in low),
+         _on_seeds((d_hi >= 0) & (d_lo.reindex(d_hi.index) >= 0))),
+        ("L3", LR_CLAIMS["L3"],
+         f"{task} head rate ×10 ({boosted} − {base}): {task} {_gap(d_task)}; " + "; ".join(f"{t} {_gap(d)}" for t, d in d_others.items()),
+         _on_seeds(pd.Series({s: d_task[s] > 0 and all(abs(d[s]) <= abs(d_task[s]) for d in d_others.values()) for s in d_task.index}))),
+        ("L6", LR_CLAIMS["L6"],
+         f"mean test score, layer-wise decay − {uniform}: " + "; ".join(f"{k} {_gap(d)}" for k, d in d_decay.items())
+         + "; steps to 95% of a run's own best validation score (mean over seeds): " + ", ".join(f"{k} {s95[k]:.0f}" for k in (uniform, *decays)),
+         f"score: {_on_seeds(d_decay[best] > 0)}, for the best decay ({best}); speed: {_verdict(bool(s95[best] < s95[uniform]))}"),
+    ]
+    return pd.DataFrame(rows, columns=["claim", "the brief says", "measured, paired by seed", "verdict"]).set_index("claim")

@@ -1,0 +1,67 @@
+"""The claims over a results file compare schemes seed by seed, and their verdicts say on how many seeds a claim held."""
+
+import pandas as pd
+import pytest
+
+from mtst import claims, results, tables
+
+TASK_SCORES = {  # setting: {seed: (sentiment, topic, ner)} in %
+    "uniform_1e-5": {0: (78, 60, 0), 1: (78, 61, 1), 2: (79, 60, 0)},
+    "uniform_1e-4": {0: (84, 80, 26), 1: (83, 79, 20), 2: (84, 80, 23)},
+    "two_rate": {0: (78, 65, 0), 1: (78, 64, 0), 2: (79, 65, 0)},
+    "decay_0.95": {0: (84, 80, 32), 1: (82, 79, 20), 2: (85, 80, 29)},  # below uniform 1e-4 on seed 1
+    "decay_0.9": {0: (84, 80, 32), 1: (83, 80, 26)},  # seed 2 not run yet
+    "too_high_1e-3": {0: (77, 76, 16), 1: (76, 75, 16), 2: (77, 76, 15)},
+    "decay_0.9+ner_head×10": {0: (84, 80, 45), 1: (83, 80, 41)},
+}
+
+
+def _frame(scores=TASK_SCORES, steps=None) -> pd.DataFrame:
+    steps = steps or {}
+    rows = []
+    for setting, by_seed in scores.items():
+        for seed, values in by_seed.items():
+            rows += [{"setting": setting, "seed": seed, "task": t, "metric": "score", "value": v / 100}
+                     for t, v in zip(("sentiment", "topic", "ner"), values)]
+            rows += [{"setting": setting, "seed": seed, "task": "*", "metric": m, "value": v}
+                     for m, v in (("forgetting:embeddings", 0.0), ("forgetting:layer_0", 0.2 if setting == "too_high_1e-3" else 0.01),
+                                  ("steps_to_95pct_own_best", steps.get(setting, 522)))]
+    return pd.DataFrame(rows).assign(experiment="layerwise_lr")
+
+
+def test_each_claim_pairs_schemes_by_seed_over_the_seeds_both_ran():
+    table = claims.layerwise_claims(_frame(steps={"decay_0.9": 348}))
+    l1, l3, l6 = (table.loc[k, "measured, paired by seed"] for k in ("L1", "L3", "L6"))
+    # two-rate − uniform 1e-4 in mean score: (47.67 − 63.33), (47.33 − 60.67), (48 − 62.33) → −15.67, −13.33, −14.33
+    assert "two-rate − uniform_1e-4: -14.4 ± 1.2 pts (higher on 0 of 3 seeds)" in l1
+    assert "uniform_1e-5 0.5, uniform_1e-4 0.5, too_high_1e-3 10.0" in l1  # forgetting, embeddings and layer 0 averaged
+    assert table.loc["L1", "verdict"] == "not supported on any seed (3)"
+    # the boosted scheme ran seeds 0 and 1 only: NER +13 and +15 there
+    assert "ner +14.0 ± 1.4 pts (higher on 2 of 2 seeds); sentiment +0.0 ± 0.0 pts (higher on 0 of 2 seeds)" in l3
+    assert table.loc["L3", "verdict"] == "supported on every seed (2)"
+    assert "decay_0.95 +1.3 ± 1.5 pts (higher on 2 of 3 seeds); decay_0.9 +2.2 ± 0.2 pts (higher on 2 of 2 seeds)" in l6
+    assert "uniform_1e-4 522, decay_0.95 522, decay_0.9 348" in l6
+    assert table.loc["L6", "verdict"] == "score: supported on every seed (2), for the best decay (decay_0.9); speed: supported here"
+
+
+def test_a_claim_that_holds_on_some_seeds_says_how_many():
+    scores = {**TASK_SCORES, "decay_0.9+ner_head×10": {0: (84, 80, 45), 1: (80, 80, 27)}}  # seed 1: sentiment −3 > NER +1
+    table = claims.layerwise_claims(_frame(scores))
+    assert table.loc["L3", "verdict"] == "partly: on 1 of 2 seeds"
+    assert table.loc["L6", "verdict"].endswith("speed: not supported here")  # 522 steps everywhere
+    one = claims.layerwise_claims(_frame({k: {0: v[0]} for k, v in TASK_SCORES.items()}))
+    assert "two-rate − uniform_1e-4: -15.7 pts (higher on 0 of 1 seed)" in one.loc["L1", "measured, paired by seed"]
+    assert one.loc["L3", "verdict"] == "supported here (1 seed)"
+
+
+@pytest.mark.parametrize("tag", [None, "cpu-bf16-full"])
+def test_the_readme_claims_table_reads_the_same_runs_as_the_scores_table_above_it(tag):
+    df, prov = results.load("layerwise_lr", tag)
+    md = tables.table_layerwise_claims(tag)
+    assert md.splitlines()[0] == "| claim | the brief says | measured, paired by seed | verdict |"
+    assert [line.split(" | ")[0] for line in md.splitlines()[2:5]] == ["| L1", "| L3", "| L6"]
+    assert f"(seeds {prov['seeds']})" in md
+    seeds = df[df.metric == "score"].groupby("setting").seed.apply(set)
+    both = len(seeds["two_rate"] & seeds["uniform_1e-4"])
+    l1 = md.splitlines()[2]
+    assert "two-rate − uniform_1e-4: " in l1 and f" of {both} seed" in l1.split("two-rate − uniform_1e-5")[0]
