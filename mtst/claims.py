@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .data import TASKS
-from .scenarios import SWEEP_SCENARIOS
+from .scenarios import FREEZE_SCENARIOS, SWEEP_SCENARIOS, score_table
 
 LR_CLAIMS = {  # the brief's learning-rate claims, paraphrased as in CLAIMS.md
     "L1": "Pretrained layers want ~1e-5, heads ~1e-4.",
@@ -33,12 +33,12 @@ def freezing_claims(grid: pd.DataFrame, sweep: pd.DataFrame, drift: pd.DataFrame
     # The frozen side at its best: the backbone frozen as in the grid, or its heads trained 10× as long on the cache.
     frozen = sweep[[c for c in SWEEP_SCENARIOS if c != e and c in sweep]]
     best_frozen, which = frozen.max(axis=1), frozen.idxmax(axis=1)
-    small, large = sweep.index.min(), sweep.index.max()
+    small, large = sweep.index[0], sweep.index[-1]  # rows run from the smallest training set to the largest
     gap_small = best_frozen[small] - sweep.loc[small, e]
     gap_large = best_frozen[large] - sweep.loc[large, e]
     mid = sweep.index[len(sweep.index) // 2] if len(sweep.index) > 2 else large
     gap_mid = best_frozen[mid] - sweep.loc[mid, e]
-    d_end, c_end = drift.drift.iloc[-1] * 100, drift_control.drift.iloc[-1] * 100
+    d_end, d_low, c_end = drift.drift.iloc[-1] * 100, drift.drift.min() * 100, drift_control.drift.iloc[-1] * 100
     ks = grid.dropna(subset=["k"]) if "k" in grid else grid
     k_scores = {int(r.k): r["mean"] for _, r in ks.iterrows()} if "k" in ks else {}
     best_k = max(k_scores, key=k_scores.get) if k_scores else None
@@ -56,7 +56,8 @@ def freezing_claims(grid: pd.DataFrame, sweep: pd.DataFrame, drift: pd.DataFrame
          f"{mid} examples: best frozen − full = {gap_mid:+.1f} pts" + (f"; with {large}: {gap_large:+.1f} pts" if mid != large else ""),
          _verdict(bool(gap_mid >= -1.0)) if gap_mid >= -1.0 or gap_large < gap_mid else _verdict(False)),
         ("F3", "Freezing one head keeps that task's performance while the others train (with monitoring).",
-         f"{task} head frozen, bit-identical: {drift.attrs.get('head_unchanged')}; its validation score moved {d_end:+.1f} pts as the encoder trained on the other tasks "
+         f"{task} head frozen" + (f", bit-identical: {drift.attrs['head_unchanged']}" if "head_unchanged" in drift.attrs else "")
+         + f"; its validation score moved {d_end:+.1f} pts (lowest {d_low:+.1f}) as the encoder trained on the other tasks "
          f"(control, encoder frozen too: {c_end:+.1f} pts)",
          _verdict(abs(d_end) <= 1.0) if abs(d_end) <= 1.0 else "not supported here: a frozen head does not protect its task when the shared encoder moves"),
         ("F4", "Freeze lower layers, fine-tune upper ones, train heads from scratch.",
@@ -67,6 +68,61 @@ def freezing_claims(grid: pd.DataFrame, sweep: pd.DataFrame, drift: pd.DataFrame
          _verdict(bool(best_eff.score_share >= 0.97 and best_eff.time_share <= 0.8))),
     ]
     return pd.DataFrame(rows, columns=["claim", "the brief says", "this run measured", "verdict"]).set_index("claim")
+
+
+def _grid_from_results(df: pd.DataFrame) -> pd.DataFrame:
+    """A freezing results frame as `score_table` shows a notebook's grid (k, scores, costs per scenario)."""
+    costs = df[df.metric.isin(["trainable_params", "optimizer_state_mib"])].pivot_table(index=["setting", "seed"], columns="metric", values="value")
+    runs = df[df.metric == "score"].join(costs, on=["setting", "seed"]).rename(columns={"setting": "scenario", "value": "score"})
+    return score_table(runs.assign(k=[FREEZE_SCENARIOS[x].k for x in runs.scenario]), "scenario")
+
+
+def _sweep_from_results(df: pd.DataFrame) -> pd.DataFrame:
+    """A freezing_size_sweep results frame as `sweep_table` shows it: mean test score over tasks (%) per size and scenario."""
+    d = df[df.metric == "score"]
+    scenario, n = d.setting.str.split("@", n=1).str[0], d.setting.str.split("@", n=1).str[1]
+    wide = d.assign(scenario=scenario, n=n).pivot_table(index="n", columns="scenario", values="value", aggfunc="mean").mul(100)
+    return wide.reindex(sorted(wide.index, key=lambda x: float("inf") if x == "all" else int(x)))
+
+
+def _drift_from_results(df: pd.DataFrame, setting: str) -> pd.DataFrame:
+    """One head-drift setting's validation score over the steps, mean over the frame's seeds, as `run_head_drift` returns it."""
+    d = df[(df.setting == setting) & df.metric.str.startswith("score@")]
+    out = d.assign(step=d.metric.str[6:].astype(int)).groupby("step").value.mean().rename("score").reset_index()
+    return out.assign(drift=out.score - out.score.iloc[0])
+
+
+def freezing_claims_over_seeds(grid: pd.DataFrame, sweep: pd.DataFrame, drift: pd.DataFrame, task: str = "sentiment") -> pd.DataFrame:
+    """F1-F5 against results files (`results.load(...)[0]` of freezing, freezing_size_sweep and head_drift):
+    `freezing_claims` on the means over seeds gives the measured column, and once on each seed's runs alone, so
+    the verdict says on how many seeds each claim held."""
+    def claims_for(seeds) -> pd.DataFrame:
+        def pick(df: pd.DataFrame) -> pd.DataFrame:
+            return df[df.seed.isin(seeds)]
+        d = pick(drift)
+        return freezing_claims(_grid_from_results(pick(grid)), _sweep_from_results(pick(sweep)), _drift_from_results(d, "encoder_trains"),
+                               _drift_from_results(d, "control_encoder_frozen"), task)
+
+    seeds = sorted(set(grid.seed) & set(sweep.seed) & set(drift.seed))
+    out = claims_for(seeds).rename(columns={"this run measured": "measured, mean over seeds"})
+    per_seed = pd.DataFrame({s: claims_for([s]).verdict.str.split(":").str[0] for s in seeds})
+    out["verdict"] = [_tally(row) for _, row in per_seed.iterrows()]
+    return out
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A claims table (any of the above) as a markdown table for the README."""
+    head = ["claim", *table.columns]
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+                      *(f"| {k} | " + " | ".join(str(v) for v in r) + " |" for k, r in table.iterrows())])
+
+
+def _tally(verdicts: pd.Series) -> str:
+    """Per-seed verdicts in one phrase: "supported here on every seed (3)", or how many seeds gave each."""
+    counts, n = verdicts.value_counts(), len(verdicts)
+    if len(counts) == 1:
+        return f"{counts.index[0]} on every seed ({n})" if n > 1 else f"{counts.index[0]} (1 seed)"
+    return "; ".join(f"{v} on {c} of {n} seeds" for v, c in counts.items())
 
 
 def _ratio(frame: pd.DataFrame, col: str, low: tuple[str, ...] = ("embeddings", "layer_0"), high: tuple[str, ...] = ("layer_5",)) -> float:
@@ -140,7 +196,8 @@ def layerwise_claims(df: pd.DataFrame, boost: tuple[str, str, str] = ("decay_0.9
     sc = df[df.metric == "score"].pivot_table(index=["setting", "seed"], columns="task", values="value").mul(100)
     sc["mean"] = sc[[t for t in TASKS if t in sc]].mean(axis=1)
     low = df[df.metric.isin(["forgetting:embeddings", "forgetting:layer_0"])].groupby("setting").value.mean().mul(100)
-    s95 = df[df.metric == "steps_to_95pct_own_best"].groupby("setting", sort=False).value.mean()
+    steps = df[df.metric == "steps_to_95pct_own_best"].set_index(["setting", "seed"]).value
+    s95 = steps.groupby(level="setting", sort=False).mean()
 
     def diff(a: str, b: str, col: str = "mean") -> pd.Series:  # b − a, per seed both ran
         return (sc.loc[b, col] - sc.loc[a, col]).dropna()
@@ -163,6 +220,6 @@ def layerwise_claims(df: pd.DataFrame, boost: tuple[str, str, str] = ("decay_0.9
         ("L6", LR_CLAIMS["L6"],
          f"mean test score, layer-wise decay − {uniform}: " + "; ".join(f"{k} {_gap(d)}" for k, d in d_decay.items())
          + "; steps to 95% of a run's own best validation score (mean over seeds): " + ", ".join(f"{k} {s95[k]:.0f}" for k in (uniform, *decays)),
-         f"score: {_on_seeds(d_decay[best] > 0)}, for the best decay ({best}); speed: {_verdict(bool(s95[best] < s95[uniform]))}"),
+         f"score: {_on_seeds(d_decay[best] > 0)}, for the best decay ({best}); speed: {_on_seeds(steps[best].sub(steps[uniform]).dropna() < 0)}"),
     ]
     return pd.DataFrame(rows, columns=["claim", "the brief says", "measured, paired by seed", "verdict"]).set_index("claim")

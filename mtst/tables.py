@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 
-from . import results
+from . import claims, results
 from .experiments import PRECISION_TASKS, TUNED_NER_WEIGHTS, UNITS
 from .results import load, summarize
 
@@ -288,14 +288,19 @@ def table_layerwise_lr(tag: str | None = None) -> str:
 
 def table_layerwise_claims(tag: str | None = None) -> str:
     """The brief's claims L1, L3 and L6 against the learning-rate table of the same file, paired by seed."""
-    from .claims import layerwise_claims
-
     df, prov = load("layerwise_lr", tag)
-    c = layerwise_claims(df)
-    lines = ["| claim | the brief says | measured, paired by seed | verdict |", "|---|---|---|---|"]
-    lines += [f"| {k} | {r.iloc[0]} | {r.iloc[1]} | {r.iloc[2]} |" for k, r in c.iterrows()]
-    return "\n".join(lines) + (f"\n\nDifferences of test scores in points (%), each scheme against another on the same seed, then mean ± std "
-                               f"over the seeds both ran; computed from the runs in the table above (seeds {prov['seeds']}).")
+    return claims.markdown(claims.layerwise_claims(df)) + (
+        "\n\nDifferences of test scores in points (%), each scheme against another on the same seed, then mean ± std "
+        f"over the seeds both ran; computed from the runs in the table above (seeds {prov['seeds']}).")
+
+
+def table_freezing_claims() -> str:
+    """F1-F5 against the freezing grid (F4, F5), the CPU size sweep (F1, F2) and the CPU head drift (F3)."""
+    files = {"freezing": None, "freezing_size_sweep": "cpu-full", "head_drift": "cpu-full"}
+    loaded = {e: load(e, tag) for e, tag in files.items()}
+    where = "; ".join(f"{e}{'.' + tag if tag else ''}.csv: {provenance_line(loaded[e][1]).split(', torch')[0]}" for e, tag in files.items())
+    return claims.markdown(claims.freezing_claims_over_seeds(*(df for df, _ in loaded.values()))) + (
+        f"\n\nThe measured column comes from the means over seeds, the verdict from each seed's runs on their own. From {where}.")
 
 
 def table_loss_weighting(tag: str | None = None) -> str:
@@ -379,7 +384,7 @@ SECTIONS = {"benchmarks": table_benchmarks, "notebook-times": table_notebook_tim
             "freezing-size-sweep-cpu-full": lambda: table_freezing_size_sweep("cpu-full"), "head-drift": table_head_drift,
             "head-drift-cpu-full": lambda: table_head_drift("cpu-full"),
             "layerwise-lr": table_layerwise_lr, "layerwise-lr-cpu-bf16-full": lambda: table_layerwise_lr("cpu-bf16-full"),
-            "layerwise-lr-claims": table_layerwise_claims, "layerwise-lr-claims-cpu-bf16-full": lambda: table_layerwise_claims("cpu-bf16-full"),
+            "layerwise-lr-claims": table_layerwise_claims, "freezing-claims": table_freezing_claims, "layerwise-lr-claims-cpu-bf16-full": lambda: table_layerwise_claims("cpu-bf16-full"),
             "loss-weighting": table_loss_weighting,
             "loss-weighting-cpu-bf16-full": lambda: table_loss_weighting("cpu-bf16-full")}
 

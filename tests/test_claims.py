@@ -41,14 +41,14 @@ def test_each_claim_pairs_schemes_by_seed_over_the_seeds_both_ran():
     assert table.loc["L3", "verdict"] == "supported on every seed (2)"
     assert "decay_0.95 +1.3 ± 1.5 pts (higher on 2 of 3 seeds); decay_0.9 +2.2 ± 0.2 pts (higher on 2 of 2 seeds)" in l6
     assert "uniform_1e-4 522, decay_0.95 522, decay_0.9 348" in l6
-    assert table.loc["L6", "verdict"] == "score: supported on every seed (2), for the best decay (decay_0.9); speed: supported here"
+    assert table.loc["L6", "verdict"] == "score: supported on every seed (2), for the best decay (decay_0.9); speed: supported on every seed (2)"
 
 
 def test_a_claim_that_holds_on_some_seeds_says_how_many():
     scores = {**TASK_SCORES, "decay_0.9+ner_head×10": {0: (84, 80, 45), 1: (80, 80, 27)}}  # seed 1: sentiment −3 > NER +1
     table = claims.layerwise_claims(_frame(scores))
     assert table.loc["L3", "verdict"] == "partly: on 1 of 2 seeds"
-    assert table.loc["L6", "verdict"].endswith("speed: not supported here")  # 522 steps everywhere
+    assert table.loc["L6", "verdict"].endswith("speed: not supported on any seed (2)")  # 522 steps everywhere
     one = claims.layerwise_claims(_frame({k: {0: v[0]} for k, v in TASK_SCORES.items()}))
     assert "two-rate − uniform_1e-4: -15.7 pts (higher on 0 of 1 seed)" in one.loc["L1", "measured, paired by seed"]
     assert one.loc["L3", "verdict"] == "supported here (1 seed)"
@@ -65,3 +65,40 @@ def test_the_readme_claims_table_reads_the_same_runs_as_the_scores_table_above_i
     both = len(seeds["two_rate"] & seeds["uniform_1e-4"])
     l1 = md.splitlines()[2]
     assert "two-rate − uniform_1e-4: " in l1 and f" of {both} seed" in l1.split("two-rate − uniform_1e-5")[0]
+
+
+def _rows(experiment: str, setting: str, seed: int, scores: dict, wall: float = 100.0) -> list[dict]:
+    return [{"experiment": experiment, "setting": setting, "seed": seed, "task": t, "metric": m, "value": v, "steps": 10, "wall_time_s": wall}
+            for t, m, v in [*((t, "score", v / 100) for t, v in scores.items()), ("*", "trainable_params", 1000.0), ("*", "optimizer_state_mib", 1.0)]]
+
+
+def _freezing_frames():
+    """Two seeds: full fine-tuning is best on seed 0, lower-2-frozen on seed 1; frozen heads lose at every size."""
+    grid, sweep, drift = [], [], []
+    for seed in (0, 1):
+        d2 = 70 if seed == 1 else 60
+        for setting, mean in (("a_feature_extractor", 40), ("b_backbone_frozen", 50), ("d_lower4_frozen", 58), ("d_lower2_frozen", d2),
+                              ("e_full_finetune", 65), ("f_gradual_unfreezing", 55)):
+            grid += _rows("freezing", setting, seed, dict.fromkeys(("sentiment", "topic", "ner"), mean), wall=100.0 if setting == "e_full_finetune" else 50.0)
+        for n, (b, a10, e) in {"50": (30, 35, 40), "1000": (40, 45, 60), "all": (50, 55, 70)}.items():  # "1000" < "50" as text
+            for setting, v in (("b_backbone_frozen", b), ("a_feature_extractor_10x", a10), ("e_full_finetune", e)):
+                sweep += _rows("freezing_size_sweep", f"{setting}@{n}", seed, dict.fromkeys(("sentiment", "topic", "ner"), v))
+        for setting, path in (("encoder_trains", ((85, 83, 84.5), (85, 82, 81.5))[seed]), ("control_encoder_frozen", (85, 85, 85))):
+            drift += [{"experiment": "head_drift", "setting": setting, "seed": seed, "task": "sentiment", "metric": f"score@{10 * i}",
+                       "value": v / 100, "steps": 10 * i, "wall_time_s": 1.0} for i, v in enumerate(path)]
+    return pd.DataFrame(grid), pd.DataFrame(sweep), pd.DataFrame(drift)
+
+
+def test_the_freezing_claims_over_seeds_measure_the_means_and_count_the_seeds_each_claim_held_on():
+    table = claims.freezing_claims_over_seeds(*_freezing_frames())
+    measured = table["measured, mean over seeds"]
+    assert measured["F1"].startswith("50 examples per task: frozen encoder 35.0 (best frozen: a_feature_extractor_10x) vs full fine-tuning 40.0")
+    assert measured["F2"] == "1000 examples: best frozen − full = -15.0 pts; with all: -15.0 pts"
+    # the mean path over seeds is (85, 82.5, 83): −2.0 at the end, −2.5 at its lowest
+    assert "moved -2.0 pts (lowest -2.5)" in measured["F3"] and "bit-identical" not in measured["F3"]  # results files do not record it
+    assert "k=0: 65.0, k=2: 65.0, k=4: 58.0, k=6: 50.0; gradual unfreezing 55.0" in measured["F4"]
+    assert table.loc["F1", "verdict"] == table.loc["F2", "verdict"] == "not supported here on every seed (2)"
+    assert table.loc["F3", "verdict"] == "supported here on 1 of 2 seeds; not supported here on 1 of 2 seeds"  # ends −0.5 and −3.5
+    assert table.loc["F4", "verdict"] == "not supported here on 1 of 2 seeds; supported here on 1 of 2 seeds"
+    md = claims.markdown(table)
+    assert md.splitlines()[0] == "| claim | the brief says | measured, mean over seeds | verdict |" and md.count("\n| F") == 5
