@@ -80,8 +80,8 @@ def _grid_from_results(df: pd.DataFrame) -> pd.DataFrame:
 def _sweep_from_results(df: pd.DataFrame) -> pd.DataFrame:
     """A freezing_size_sweep results frame as `sweep_table` shows it: mean test score over tasks (%) per size and scenario."""
     d = df[df.metric == "score"]
-    scenario, n = d.setting.str.split("@", n=1).str[0], d.setting.str.split("@", n=1).str[1]
-    wide = d.assign(scenario=scenario, n=n).pivot_table(index="n", columns="scenario", values="value", aggfunc="mean").mul(100)
+    parts = d.setting.str.split("@", n=1, expand=True)
+    wide = d.assign(scenario=parts[0], n=parts[1]).pivot_table(index="n", columns="scenario", values="value", aggfunc="mean").mul(100)
     return wide.reindex(sorted(wide.index, key=lambda x: float("inf") if x == "all" else int(x)))
 
 
