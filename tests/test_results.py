@@ -443,7 +443,8 @@ def test_a_resumed_grid_runs_only_what_a_stopped_call_left_and_refuses_another_r
     df, prov = results.load("grid")
     assert sorted(zip(df.seed, df.setting)) == [(0, "a"), (0, "b"), (1, "a"), (1, "b")]
     assert prov["seeds"] == [0, 1]  # each call's notes, and how many runs it made
-    assert prov["notes"] == f"3 runs: first session | 1 run: second session; resumed: 3 of 4 runs were made by an earlier call ({kept})"
+    today = prov["date"][:10]  # where the grid's runs were kept, and when: the file's own date is the last call's
+    assert prov["notes"] == f"3 runs: first session | 1 run: second session; resumed: 3 of 4 runs were made by an earlier call (kept, kept {today})"  # ROOT is tmp_path here
     assert prov["wall_time_s"] >= 0.2  # the earlier call's three runs and this call's one
 
     before = (tmp_path / "results" / "grid.csv").read_text()
@@ -570,3 +571,11 @@ def test_the_cpu_grid_script_refuses_an_unknown_experiment_and_names_the_known_o
     run = _grid_dry_run(tmp_path, GRID_EXPERIMENT="layerwise")
     assert run.returncode != 0 and "unknown GRID_EXPERIMENT 'layerwise'" in run.stderr and "layerwise_lr, loss_weighting" in run.stderr
     assert "mtst.results" not in run.stdout
+
+
+def test_a_resumed_grid_says_where_and_when_its_runs_were_kept():
+    """A grid merged from runs kept over two days: its file's date is the last call's, so the notes give the span,
+    and the folder relative to the repository, not the path of the machine that ran it."""
+    runs = [{"notes": "cpu", "date": "2026-12-03T22:06:57+00:00"}, {"notes": "cpu", "date": "2026-12-04T11:21:49+00:00"}, {"notes": "cpu"}]
+    note = results._resumed_note("cpu", runs, 2, results.ROOT / "results" / "kept" / "cpu-bf16-full")
+    assert note == "cpu; resumed: 2 of 3 runs were made by an earlier call (results/kept/cpu-bf16-full, kept 2026-12-03 to 2026-12-04)"
