@@ -87,6 +87,6 @@ def load_kept(folder: Path, experiment: str, label: str | None = None) -> tuple[
     when = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
     prov = {"experiment": experiment, "commit": stamp["commit"], "date": dates[0], "hardware": stamp["hardware"], "size": stamp["size"],
             "seeds": seeds, "wall_time_s": round(sum(r["wall_time_s"] for r in runs), 1), "config": stamp["config"],
-            "notes": f"{notes}; so far: the {len(runs)} runs kept in {label or folder} ({per_seed} units), {when}, "
+            "notes": f"{notes}; so far: {f'the {len(runs)} runs' if len(runs) > 1 else 'the one run'} kept in {label or folder} ({per_seed} units), {when}, "
                      "not yet merged into one results file"}
     return pd.DataFrame([row for r in runs for row in r["rows"]], columns=COLUMNS), prov
