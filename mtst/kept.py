@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from .experiments import COLUMNS, UNITS
+from .provenance import date_span
 
 
 class Resume:
@@ -79,14 +80,13 @@ def load_kept(folder: Path, experiment: str, label: str | None = None) -> tuple[
         if differences(run["stamp"], stamp):
             raise ValueError(f"{path} is of another commit, recipe or machine than {paths[0].name} "
                              f"({differences(run['stamp'], stamp)}): a kept folder holds one grid")
-    dates = sorted((r.get("date") or "undated")[:10] for r in runs)  # runs kept before runs recorded it: tools/date_kept_runs.py
+    dates = [r.get("date") or "undated" for r in runs]  # runs kept before runs recorded it: tools/date_kept_runs.py
     seeds = sorted({r["seed"] for r in runs})
     units = UNITS.get(experiment, [])
     per_seed = ", ".join(f"seed {s}: {sum(r['seed'] == s for r in runs)} of {len(units) or '?'}" for s in seeds)
     notes = " | ".join(dict.fromkeys(r.get("notes") or "no notes" for r in runs))
-    when = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
-    prov = {"experiment": experiment, "commit": stamp["commit"], "date": dates[0], "hardware": stamp["hardware"], "size": stamp["size"],
+    prov = {"experiment": experiment, "commit": stamp["commit"], "date": min(d[:10] for d in dates), "hardware": stamp["hardware"], "size": stamp["size"],
             "seeds": seeds, "wall_time_s": round(sum(r["wall_time_s"] for r in runs), 1), "config": stamp["config"],
-            "notes": f"{notes}; so far: {f'the {len(runs)} runs' if len(runs) > 1 else 'the one run'} kept in {label or folder} ({per_seed} units), {when}, "
+            "notes": f"{notes}; so far: {f'the {len(runs)} runs' if len(runs) > 1 else 'the one run'} kept in {label or folder} ({per_seed} units), {date_span(dates)}, "
                      "not yet merged into one results file"}
     return pd.DataFrame([row for r in runs for row in r["rows"]], columns=COLUMNS), prov

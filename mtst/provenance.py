@@ -63,6 +63,13 @@ def git_commit(where: str | Path | None = None) -> str:
         return "unknown"
 
 
+def date_span(dates) -> str:
+    """'2026-12-03', or '2026-12-03 to 2026-12-04' where the dates differ: the days of ISO dates or timestamps (their
+    first ten characters), as notes and tables give when something ran; '' for none."""
+    days = sorted(d[:10] for d in dates)
+    return "" if not days else days[0] if days[0] == days[-1] else f"{days[0]} to {days[-1]}"
+
+
 def provenance(**extra) -> dict:
     """commit, date and hardware, plus `extra`: the fields every results and benchmark JSON starts with."""
     return {

@@ -27,6 +27,7 @@ import pandas as pd
 
 from .experiments import COLUMNS, EXPERIMENTS, SHARED_SETUP, UNITS, full_config, tuned_config
 from .kept import Resume, load_kept
+from .provenance import date_span
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "results"
@@ -84,8 +85,8 @@ def _resumed_note(notes: str, runs: list[dict], picked_up: int, folder: Path) ->
     made = collections.Counter(r.get("notes", notes) for r in runs)  # a run kept before runs kept notes: this call's
     if len(made) > 1:
         notes = " | ".join(f"{n} run{'s' * (n > 1)}: {note or 'no notes'}" for note, n in made.items())
-    dates = sorted(r["date"][:10] for r in runs if r.get("date"))  # the file's own date is only the last call's
-    when = f", kept {dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else "") if dates else ""
+    span = date_span(r["date"] for r in runs if r.get("date"))  # the file's own date is only the last call's
+    when = f", kept {span}" if span else ""
     where = folder.resolve().relative_to(ROOT) if folder.resolve().is_relative_to(ROOT) else folder
     return (notes + "; " if notes else "") + f"resumed: {picked_up} of {len(runs)} runs were made by an earlier call ({where}{when})"
 

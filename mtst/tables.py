@@ -9,6 +9,7 @@ import pandas as pd
 
 from . import claims, results
 from .experiments import PRECISION_TASKS, TUNED_NER_WEIGHTS, UNITS
+from .provenance import date_span
 from .results import load, summarize
 
 
@@ -370,8 +371,7 @@ def _timed_when(run: dict) -> str:
     commit with the notebooks it timed and the range of dates."""
     notes = notebook_entries(run)
     commits = list(dict.fromkeys(n["commit"] for n in notes))
-    dates = sorted(n["date"][:10] for n in notes)
-    when = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    when = date_span(n["date"] for n in notes)
     if len(commits) == 1:
         return f"commit `{commits[0]}`, {when}"
     which = {c: ", ".join(n["notebook"][:2] for n in notes if n["commit"] == c) for c in commits}

@@ -56,6 +56,12 @@ def test_the_commit_is_read_from_the_package_checkout_not_the_current_folder(tmp
         assert git_commit(tmp_path) == "unknown"
 
 
+def test_a_date_span_is_one_day_or_the_first_to_the_last_day():
+    assert provenance.date_span(["2026-12-04T11:21:00+00:00", "2026-12-04T09:00:00+00:00"]) == "2026-12-04"
+    assert provenance.date_span(["2026-12-04T11:21:00+00:00", "2026-12-03", "2026-12-04"]) == "2026-12-03 to 2026-12-04"
+    assert provenance.date_span(iter([])) == ""
+
+
 def test_cpu_bf16_flags_are_read_from_cpuinfo_and_shown_in_the_benchmark_table(tmp_path, monkeypatch):
     import json
 
