@@ -207,16 +207,18 @@ def summarize_runs(rows: list[dict] | pd.DataFrame, by: str) -> pd.DataFrame:
     """mean ± std of the test score per (by, task) over seeds, plus the run's cost columns."""
     df = pd.DataFrame(rows)
     g = df.groupby([by, "task"], sort=False)
+    peak = {"peak_gpu_mib": ("peak_gpu_mib", "mean")} if "peak_gpu_mib" in df and df.peak_gpu_mib.notna().any() else {}  # on a GPU only
     out = g.agg(score=("score", "mean"), std=("score", "std"), seeds=("seed", "nunique"), trainable_params=("trainable_params", "first"),
-                wall_time_s=("wall_time_s", "mean"), optimizer_state_mib=("optimizer_state_mib", "mean")).reset_index()
+                wall_time_s=("wall_time_s", "mean"), optimizer_state_mib=("optimizer_state_mib", "mean"), **peak).reset_index()
     return out
 
 
 def score_table(rows: list[dict] | pd.DataFrame, by: str) -> pd.DataFrame:
-    """One row per scenario: the test score per task (%), trainable params and wall time."""
+    """One row per scenario: the test score per task (%), trainable params, wall time, optimizer state and, where the
+    runs were on a GPU, their peak GPU memory."""
     s = summarize_runs(rows, by)
     wide = s.pivot(index=by, columns="task", values="score").mul(100).round(1)
-    cost = s.groupby(by, sort=False)[["trainable_params", "wall_time_s", "optimizer_state_mib"]].first()
+    cost = s.groupby(by, sort=False)[[c for c in ("trainable_params", "wall_time_s", "optimizer_state_mib", "peak_gpu_mib") if c in s]].first()
     out = wide.join(cost).reindex(list(dict.fromkeys(s[by])))
     out["mean"] = wide.mean(axis=1).round(1)
     df = pd.DataFrame(rows)
@@ -226,7 +228,7 @@ def score_table(rows: list[dict] | pd.DataFrame, by: str) -> pd.DataFrame:
 
 
 def plot_pareto(table: pd.DataFrame, ax=None, cost: str = "wall_time_s"):
-    """Mean test score against cost (wall time, or trainable params) per scenario: claim F5's trade-off."""
+    """Mean test score against cost (wall time, trainable params or peak GPU memory) per scenario: claim F5's trade-off."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -234,7 +236,7 @@ def plot_pareto(table: pd.DataFrame, ax=None, cost: str = "wall_time_s"):
     ax.scatter(table[cost], table["mean"])
     for name, r in table.iterrows():
         ax.annotate(name, (r[cost], r["mean"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel({"wall_time_s": "wall time (s)", "trainable_params": "trainable parameters"}.get(cost, cost))
+    ax.set_xlabel({"wall_time_s": "wall time (s)", "trainable_params": "trainable parameters", "peak_gpu_mib": "peak GPU memory (MiB)"}.get(cost, cost))
     ax.set_ylabel("mean test score over tasks (%)")
     return ax
 

@@ -194,13 +194,16 @@ def table_freezing() -> str:
 
     df, prov = load("freezing")
     wide = _scores_by_setting(df)
-    params, state = _cost(df, "trainable_params"), _cost(df, "optimizer_state_mib")
+    params, state, peak = _cost(df, "trainable_params"), _cost(df, "optimizer_state_mib"), _cost(df, "peak_gpu_mib")  # peak: on a GPU only
     wall = df[df.metric == "score"].groupby("setting").wall_time_s.mean()
-    lines = ["| scenario | what learns | sentiment | topic | NER | mean | trainable params | optimizer state | wall time |", "|---|---|---|---|---|---|---|---|---|"]
+    gpu = not peak.empty
+    lines = ["| scenario | what learns | sentiment | topic | NER | mean | trainable params | optimizer state |" + " peak GPU memory |" * gpu + " wall time |",
+             "|---|---|---|---|---|---|---|---|" + "---|" * gpu + "---|"]
     for k, r in wide.iterrows():
         lines.append(f"| `{k}` | {FREEZE_SCENARIOS[k].what} | {r.get('sentiment', '—')} | {r.get('topic', '—')} | {r.get('ner', '—')} | {r['mean']} | "
-                     f"{params[k]:,.0f} | {state[k]:.1f} MiB | {wall[k]:.0f} s |")
-    return "\n".join(lines) + f"\n\nTest scores in % (accuracy; entity F1 for NER). Wall time is training plus validation. Provenance: {provenance_line(prov)}."
+                     f"{params[k]:,.0f} | {state[k]:.1f} MiB |" + f" {peak.get(k, float('nan')):,.0f} MiB |" * gpu + f" {wall[k]:.0f} s |")
+    return "\n".join(lines) + ("\n\nTest scores in % (accuracy; entity F1 for NER). Wall time is training plus validation"
+                               + ("; peak GPU memory is torch's peak allocation during the run" if gpu else "") + f". Provenance: {provenance_line(prov)}.")
 
 
 SWEEP_COLUMNS = {"b_backbone_frozen": ("backbone frozen (b)", "b"), "a_feature_extractor_10x": ("frozen, heads 10× as long (a 10×)", "a 10×"),

@@ -154,6 +154,22 @@ def test_the_data_size_claims_set_full_fine_tuning_against_the_best_frozen_conte
     assert "frozen encoder 48.0 (best frozen: b_backbone_frozen)" in table.loc["F1", "this run measured"]
 
 
+def test_f5_weighs_the_best_cheaper_scenario_by_wall_time_and_by_peak_gpu_memory_where_measured():
+    grid, sweep, drift, control = _claims_inputs(b_small=30.0, a10_small=52.0)
+    grid = pd.DataFrame({"mean": [50.0, 62.4, 64.0], "wall_time_s": [60.0, 86.0, 92.0], "optimizer_state_mib": [0.1, 54.3, 172.3]},
+                        index=["b_backbone_frozen", "d_lower2_frozen", "e_full_finetune"])
+    table = claims.freezing_claims(grid, sweep, drift, control, "sentiment")  # a CPU run: no peak GPU memory
+    assert table.loc["F5", "this run measured"] == ("best non-full scenario d_lower2_frozen: 98% of full fine-tuning's score "
+                                                   "at 93% of its wall time and 32% of its optimizer state")
+    assert table.loc["F5", "verdict"] == "not supported here"  # the optimizer state alone does not decide
+    gpu = grid.assign(peak_gpu_mib=[336.0, 827.0, 1235.0])
+    table = claims.freezing_claims(gpu, sweep, drift, control, "sentiment")
+    assert "at 93% of its wall time, 67% of its peak GPU memory and 32% of its optimizer state" in table.loc["F5", "this run measured"]
+    assert table.loc["F5", "verdict"] == "supported here"
+    table = claims.freezing_claims(gpu.assign(mean=[50.0, 60.0, 64.0]), sweep, drift, control, "sentiment")  # 94% of the score
+    assert table.loc["F5", "verdict"] == "not supported here"
+
+
 def test_head_drift_keeps_the_head_but_not_its_task(small_encoder, data):
     model = mtst.MultiTaskModel.for_tasks(copy.deepcopy(small_encoder), data, seed=0)
     drift = scenarios.run_head_drift(model, data, data, "sentiment", _cfg(lr=1e-3), eval_every=3)

@@ -97,6 +97,8 @@ def test_the_freezing_claims_over_seeds_measure_the_means_and_count_the_seeds_ea
     # the mean path over seeds is (85, 82.5, 83): −2.0 at the end, −2.5 at its lowest
     assert "moved -2.0 pts (lowest -2.5)" in measured["F3"] and "bit-identical" not in measured["F3"]  # results files do not record it
     assert "k=0: 65.0, k=2: 65.0, k=4: 58.0, k=6: 50.0; gradual unfreezing 55.0" in measured["F4"]
+    assert measured["F5"] == "best non-full scenario d_lower2_frozen: 100% of full fine-tuning's score at 50% of its wall time and 100% of its optimizer state"
+    assert table.loc["F5", "verdict"] == "not supported here on 1 of 2 seeds; supported here on 1 of 2 seeds"  # 60 / 65 on seed 0
     assert table.loc["F1", "verdict"] == table.loc["F2", "verdict"] == "not supported here on every seed (2)"
     assert table.loc["F3", "verdict"] == "supported here on 1 of 2 seeds; not supported here on 1 of 2 seeds"  # ends −0.5 and −3.5
     assert table.loc["F4", "verdict"] == "not supported here on 1 of 2 seeds; supported here on 1 of 2 seeds"
