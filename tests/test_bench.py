@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mtst import bench, provenance, tables
+from mtst import bench, provenance, speed_tables
 
 
 def test_the_poolings_benchmark_compares_equal_embeddings():
@@ -82,7 +82,7 @@ def test_cpu_bf16_flags_are_read_from_cpuinfo_and_shown_in_the_benchmark_table(t
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
     for name, flags in (("bench_encode_a.json", ["avx512_bf16"]), ("bench_encode_b.json", [])):
         (tmp_path / name).write_text(json.dumps({**row, "cpu_bf16_flags": flags}))
-    table = tables.table_benchmarks()
+    table = speed_tables.table_benchmarks()
     assert "| AMD EPYC, 2 threads, avx512_bf16 |" in table and "| AMD EPYC, 2 threads, no bf16 flag |" in table
 
 

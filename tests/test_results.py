@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import mtst
-from mtst import experiments, results, tables
+from mtst import experiments, results, speed_tables, tables
 from mtst.kept import Resume, differences
 
 FILES = sorted(results.RESULTS_DIR.glob("*.csv"))
@@ -154,7 +154,7 @@ def test_notebook_times_cover_every_notebook(path: Path):
     assert (timed == names if r["size"] == "ci" else set(timed) <= set(names)) and all(n["passed"] for n in r["notebooks"])
     assert r["total_s"] == pytest.approx(sum(n["wall_time_s"] for n in r["notebooks"]), abs=0.2)
     assert ("gpu" in r["hardware"]) == any(n["cuda"] for n in r["notebooks"])
-    table = tables.table_notebook_times()
+    table = speed_tables.table_notebook_times()
     assert all(f"`{n}`" in table for n in names)
 
 
@@ -179,7 +179,7 @@ def test_notebook_timings_fold_together_each_keeping_its_commit(tmp_path, monkey
     assert [(n["notebook"], n["wall_time_s"], n["commit"]) for n in r["notebooks"]] == [
         ("00_x.ipynb", 14.0, "aaa1111"), ("03_z.ipynb", 1200.0, "bbb2222"), ("04_y.ipynb", 3500.0, "bbb2222")]  # the later run wins
     assert r["total_s"] == 4714.0 and r["commit"] == "bbb2222" and r["date"].startswith("2026-11-28")
-    assert tables._timed_when(r) == "commits `aaa1111` (00), `bbb2222` (03, 04), 2026-11-27 to 2026-11-28"
+    assert speed_tables._timed_when(r) == "commits `aaa1111` (00), `bbb2222` (03, 04), 2026-11-27 to 2026-11-28"
 
     before = out.read_text()
     other = tmp_path / "ci.json"

@@ -61,7 +61,7 @@ def merge_runs(runs: list[dict]) -> dict:
             if a != b:
                 raise ValueError(f"cannot merge notebook timings of different {key}: {a} and {b}; time them again on one "
                                  f"machine at one size, or write them to separate --json files")
-    from mtst.tables import notebook_entries
+    from mtst.speed_tables import notebook_entries
 
     by_name = {n["notebook"]: n for r in runs for n in notebook_entries(r)}
     rows = [by_name[k] for k in sorted(by_name)]
