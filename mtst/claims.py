@@ -192,8 +192,9 @@ def _on_seeds(ok: pd.Series) -> str:
     return {n: f"supported on every seed ({n})", 0: f"not supported on any seed ({n})"}.get(k, f"partly: on {k} of {n} seeds")
 
 
-def _gap(d: pd.Series) -> str:
-    """Per-seed differences in points as "+1.2 ± 0.8 pts (higher on 2 of 3 seeds)"."""
+def paired_gap(d: pd.Series) -> str:
+    """Per-seed differences in points (one setting's score minus another's on the same seed) as
+    "+1.2 ± 0.8 pts (higher on 2 of 3 seeds)"."""
     spread = f" ± {d.std(ddof=1):.1f}" if len(d) > 1 else ""
     return f"{d.mean():+.1f}{spread} pts (higher on {int((d > 0).sum())} of {len(d)} seed{'s' * (len(d) > 1)})"
 
@@ -221,14 +222,14 @@ def layerwise_claims(df: pd.DataFrame, boost: tuple[str, str, str] = ("decay_0.9
     best = max(d_decay, key=lambda k: d_decay[k].mean())
     rows = [
         ("L1", LR_CLAIMS["L1"],
-         f"mean test score, two-rate − {uniform}: {_gap(d_hi)}; two-rate − uniform_1e-5: {_gap(d_lo)}; forgetting of the embeddings "
+         f"mean test score, two-rate − {uniform}: {paired_gap(d_hi)}; two-rate − uniform_1e-5: {paired_gap(d_lo)}; forgetting of the embeddings "
          "and layer 0 (1 − CKA, %, mean over seeds): " + ", ".join(f"{k} {low[k]:.1f}" for k in ("uniform_1e-5", uniform, "too_high_1e-3") if k in low),
          _on_seeds((d_hi >= 0) & (d_lo.reindex(d_hi.index) >= 0))),
         ("L3", LR_CLAIMS["L3"],
-         f"{task} head rate ×10 ({boosted} − {base}): {task} {_gap(d_task)}; " + "; ".join(f"{t} {_gap(d)}" for t, d in d_others.items()),
+         f"{task} head rate ×10 ({boosted} − {base}): {task} {paired_gap(d_task)}; " + "; ".join(f"{t} {paired_gap(d)}" for t, d in d_others.items()),
          _on_seeds(pd.Series({s: d_task[s] > 0 and all(abs(d[s]) <= abs(d_task[s]) for d in d_others.values()) for s in d_task.index}))),
         ("L6", LR_CLAIMS["L6"],
-         f"mean test score, layer-wise decay − {uniform}: " + "; ".join(f"{k} {_gap(d)}" for k, d in d_decay.items())
+         f"mean test score, layer-wise decay − {uniform}: " + "; ".join(f"{k} {paired_gap(d)}" for k, d in d_decay.items())
          + "; steps to 95% of a run's own best validation score (mean over seeds): " + ", ".join(f"{k} {s95[k]:.0f}" for k in (uniform, *decays)),
          f"score: {_on_seeds(d_decay[best] > 0)}, for the best decay ({best}); speed: {_on_seeds(steps[best].sub(steps[uniform]).dropna() < 0)}"),
     ]

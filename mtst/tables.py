@@ -263,10 +263,17 @@ def table_loss_weighting(tag: str | None = None) -> str:
     wide = _scores_by_setting(df)
     steps = df.groupby("setting").steps.first()
     chosen = df[df.metric == "chosen_ner_weight"].groupby("setting").value.apply(lambda v: ", ".join(f"{x:g}" for x in v))
-    lines = ["| weighting | steps | sentiment | topic | NER | mean |", "|---|---|---|---|---|---|"]
+    run_means = df[df.metric == "score"].groupby(["setting", "seed"]).value.mean().mul(100)  # each run's mean over its tasks
+    ref = "equal_joint"
+
+    def vs_ref(k: str) -> str:  # the same seed of the reference, where both ran
+        d = (run_means[k] - run_means[ref]).dropna() if k != ref and ref in run_means else pd.Series(dtype=float)
+        return claims.paired_gap(d) if len(d) else "—"
+
+    lines = [f"| weighting | steps | sentiment | topic | NER | mean | mean − `{ref}`, paired by seed |", "|---|---|---|---|---|---|---|"]
     for k, r in wide.iterrows():
         note = f" (NER weight picked: {chosen[k]})" if k in chosen.index else ""
-        lines.append(f"| `{k}`{note} | {steps[k]} | {r.get('sentiment', '—')} | {r.get('topic', '—')} | {r.get('ner', '—')} | {r['mean']} |")
+        lines.append(f"| `{k}`{note} | {steps[k]} | {r.get('sentiment', '—')} | {r.get('topic', '—')} | {r.get('ner', '—')} | {r['mean']} | {vs_ref(k)} |")
     tuned = (f" `static_joint_tuned` trains one run per NER loss weight in {list(TUNED_NER_WEIGHTS)} (the others at 1) and tests "
              "the one with the best validation score: four times the compute of one row." if len(chosen) else "")
     learned = df[df.metric.isin(["learned_weight", "balancing_weight"])].pivot_table(index=["setting", "task"], columns="metric", values="value")

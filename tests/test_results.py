@@ -220,6 +220,19 @@ def test_uncertainty_runs_record_their_learned_weights_and_the_table_shows_them(
     assert f"ner {learned['ner']:.2f} (" in table
 
 
+def test_the_loss_weighting_table_sets_each_run_against_equal_joint_weights_on_the_same_seed(monkeypatch, tmp_path):
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    means = {("equal_joint", 0): 60.0, ("equal_joint", 1): 70.0, ("pcgrad", 0): 61.0, ("pcgrad", 1): 69.0, ("pcgrad", 2): 99.0}
+    rows = [{"experiment": "loss_weighting", "setting": k, "seed": seed, "task": t, "metric": "score", "value": (m + d) / 100,
+             "steps": 232, "wall_time_s": 1.0} for (k, seed), m in means.items() for t, d in (("sentiment", 3.0), ("ner", -3.0))]
+    results.write("loss_weighting", rows, "full", [0, 1, 2], 1.0)
+    table = tables.table_loss_weighting()
+    assert "| weighting | steps | sentiment | topic | NER | mean | mean − `equal_joint`, paired by seed |" in table
+    assert "| `equal_joint` | 232 | 68.0 ± 7.1 (2 seeds) | — | 62.0 ± 7.1 (2 seeds) | 65.0 | — |" in table
+    # seed 2 has no equal_joint run to pair with: +1 and −1 on seeds 0 and 1
+    assert table.splitlines()[3].endswith("| +0.0 ± 1.4 pts (higher on 1 of 2 seeds) |") and "`pcgrad`" in table.splitlines()[3]
+
+
 def test_the_size_sweep_table_shows_the_scenarios_its_file_holds(monkeypatch, tmp_path):
     _, prov = results.load("freezing_size_sweep")
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
