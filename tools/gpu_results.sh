@@ -4,9 +4,11 @@
 # packages, installed to EXTRA_SITE beforehand).
 #   usage: MTST_COMMIT=<sha> OUT=<dir> [BENCHES="encode heads optim monitor cache"] [NOTEBOOKS=ci] [EXTRA_SITE=/tmp/site]
 #          [EXPERIMENTS="freezing layerwise_lr ..."] [SEEDS="0 1 2"] [EPOCHS=1] [JOBS=3] [PRECISION_SEEDS="0 1 2"]
-#          [BUDGET_S=540] bash tools/gpu_results.sh PARTDIR...
+#          [BUDGET_S=540] [RESUME=1] bash tools/gpu_results.sh PARTDIR...
 # Everything lands in /tmp/mtst-results and is tarred to $OUT/results.tar every 20 s (a device call returns at most
-# 8 files). With BUDGET_S the experiments get what is left of it after the notebooks, and write what finished.
+# 8 files). With BUDGET_S the experiments get what is left of it after the notebooks, and write what finished. With
+# RESUME=1 each finished (seed, unit) run is also kept in /tmp/mtst-results/kept (--resume), so a call stopped by its
+# time limit still brings back every run that finished.
 set -uo pipefail
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 OMP_NUM_THREADS=2
 start=$SECONDS
@@ -40,7 +42,7 @@ if [ -n "${PRECISION_SEEDS-}" ]; then
 fi
 if [ -n "${EXPERIMENTS-}" ]; then
   python3 -m mtst.results --size full --seeds ${SEEDS:-0 1 2} --jobs "${JOBS:-3}" ${EPOCHS:+--epochs $EPOCHS} --experiments $EXPERIMENTS \
-    --deadline-s "$left" --out "$res" \
+    --deadline-s "$left" --out "$res" ${RESUME:+--resume "$res/kept"} \
     --notes "${EPOCHS:+$EPOCHS epoch(s) over the full training data instead of the recipe's 4, to fit the session's 15 min of device time; }${JOBS:-3} runs at a time in parallel processes on one GPU (per-run wall times include that sharing); $notes"
 fi
 wait $(jobs -p | grep -v "^$ticker$") 2>/dev/null
