@@ -45,7 +45,9 @@ if [ -n "${EXPERIMENTS-}" ]; then
     --deadline-s "$left" --out "$res" ${RESUME:+--resume "$res/kept"} \
     --notes "${EPOCHS:+$EPOCHS epoch(s) over the full training data instead of the recipe's 4, to fit the session's 15 min of device time; }${JOBS:-3} runs at a time in parallel processes on one GPU (per-run wall times include that sharing); $notes"
 fi
-wait $(jobs -p | grep -v "^$ticker$") 2>/dev/null
+# Wait for the experiments only: `wait` with no pids (none started) would wait for the ticker, which never ends.
+others=$(jobs -p | grep -v "^$ticker$" || true)
+[ -z "$others" ] || wait $others
 kill $ticker
 snapshot
 echo "done in $(( SECONDS - start )) s"
