@@ -233,6 +233,22 @@ def test_the_loss_weighting_table_sets_each_run_against_equal_joint_weights_on_t
     assert table.splitlines()[3].endswith("| +0.0 ± 1.4 pts (higher on 1 of 2 seeds) |") and "`pcgrad`" in table.splitlines()[3]
 
 
+def test_the_tuned_baselines_note_reads_its_weight_grid_and_validation_scores_from_the_runs(monkeypatch, tmp_path):
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    grid = {1.0: (0.60, 0.62), 8.0: (0.64, 0.70)}  # not TUNED_NER_WEIGHTS: the runs say which grid they used
+    assert sorted(grid) != sorted(experiments.TUNED_NER_WEIGHTS)
+    rows = [{"experiment": "loss_weighting", "setting": "static_joint_tuned", "seed": seed, "task": task, "metric": metric, "value": value,
+             "steps": 232, "wall_time_s": 1.0}
+            for seed in (0, 1)
+            for task, metric, value in [("*", "chosen_ner_weight", 8.0), ("sentiment", "score", 0.8), ("ner", "score", 0.4),
+                                        *(("*", f"validation@ner_weight={w}", v[seed]) for w, v in grid.items())]]
+    results.write("loss_weighting", rows, "full", [0, 1], 1.0)
+    table = tables.table_loss_weighting()
+    assert "| `static_joint_tuned` (NER weight picked: 8, 8) |" in table
+    assert "one run per NER loss weight in 1, 8 (the others at 1)" in table and "2 times the compute of one row" in table
+    assert "mean validation score per NER weight, mean over seeds: 1: 61.0%, 8: 67.0%." in table
+
+
 def test_the_size_sweep_table_shows_the_scenarios_its_file_holds(monkeypatch, tmp_path):
     _, prov = results.load("freezing_size_sweep")
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
