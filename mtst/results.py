@@ -266,7 +266,6 @@ def load(experiment: str, tag: str | None = None) -> tuple[pd.DataFrame, dict]:
     return pd.read_csv(csv), json.loads(csv.with_suffix(".json").read_text())
 
 
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mtst.results", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", default="full")
