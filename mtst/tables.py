@@ -277,11 +277,11 @@ def table_loss_weighting(tag: str | None = None) -> str:
     tuned = ""
     if len(chosen):  # the grid the runs used, read from their rows: TUNED_NER_WEIGHTS may have changed since they ran
         val = df[df.metric.str.startswith("validation@ner_weight=")]
-        by_weight = val.groupby(val.metric.str.split("=").str[1].astype(float)).value.agg(["mean", "size"])
+        by_weight = val.groupby(val.metric.str.split("=").str[1].astype(float)).value.mean()
         grid = ", ".join(f"{w:g}" for w in by_weight.index)
         tuned = (f" `static_joint_tuned` trains one run per NER loss weight in {grid} (the others at 1) and tests the one with "
                  f"the best mean validation score: {len(by_weight)} times the compute of one row. Its mean validation score per "
-                 "NER weight, mean over seeds: " + ", ".join(f"{w:g}: {r['mean'] * 100:.1f}%" for w, r in by_weight.iterrows()) + ".")
+                 "NER weight, mean over seeds: " + ", ".join(f"{w:g}: {v * 100:.1f}%" for w, v in by_weight.items()) + ".")
     learned = df[df.metric.isin(["learned_weight", "balancing_weight"])].pivot_table(index=["setting", "task"], columns="metric", values="value")
     weights = "".join(f" `{k}`: " + ", ".join(f"{t} {r.learned_weight:.2f} ({r.balancing_weight:.2f})" for (_, t), r in g.iterrows()) + "."
                       for k, g in learned.groupby(level=0))
