@@ -10,11 +10,11 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PORT ?= 8888
 # glibc hands large freed blocks back to the OS at once, so each training step on a CPU maps its activations anew and
 # faults every page in again; kept in the heap they are reused (tools/bench_malloc.py times both side by side).
-# Everything make starts inherits these: JupyterLab and its kernels, pytest, mtst.results.
+# Everything make starts inherits these: JupyterLab and its kernels, pytest, mtst.lab.results.
 export MALLOC_MMAP_THRESHOLD_ ?= 1073741824
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 
-.PHONY: lab test unit notebooks e2e chromium lint demo results bench lock clean
+.PHONY: lab test unit notebooks e2e chromium lint demo results bench lock clean docker container
 
 $(STAMP): requirements.lock requirements-data.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,13 +28,13 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
 		--ServerApp.open_browser=False $(ROOT_FLAG)
 
-test: lint unit notebooks e2e
+test: lint unit notebooks e2e container
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mtst tests tools
 
 unit: $(STAMP)
-	$(VENV)/bin/pytest -q tests -m "not e2e"
+	$(VENV)/bin/pytest -q tests -m "not e2e and not docker"
 
 # Debian's chromium for the browser tests (Playwright's own browser download cannot work offline).
 chromium:
@@ -44,11 +44,20 @@ chromium:
 e2e: $(STAMP) chromium
 	$(VENV)/bin/pytest -q -m e2e --durations=0 tests/e2e
 
-# Every notebook, executed top to bottom at size ci.
+# The image `mtst` (Dockerfile), built here with no registry: dockerd started, a base image made from Debian packages,
+# a wheelhouse of the lock's pins (tools/docker_build.sh). Elsewhere `docker build -t mtst .` is enough.
+docker: $(STAMP)
+	PY=$(PY) bash tools/docker_build.sh mtst
+
+# The image tested from the host: JupyterLab's token, a non-root server, the demo and a notebook with the network cut.
+container: docker
+	$(VENV)/bin/pytest -q -m docker --durations=0 tests/test_docker.py
+
+# Every notebook, executed top to bottom at size ci, plots on (the inline backend, figures as images).
 notebooks: $(STAMP)
 	MTST_SIZE=ci $(VENV)/bin/pytest -q --durations=0 --nbmake --nbmake-timeout=600 $(NOTEBOOKS)
 
-# Every notebook at demo size into reports/ as executed notebooks and HTML.
+# Every notebook at the size JupyterLab opens with (demo) into reports/ as executed notebooks and HTML.
 demo: $(STAMP)
 	@mkdir -p reports
 	MTST_SIZE=demo $(VENV)/bin/jupyter nbconvert --to notebook --execute --output-dir reports $(NOTEBOOKS)
@@ -57,10 +66,10 @@ demo: $(STAMP)
 # The long experiments: results/<experiment>.csv + .json provenance (SIZE=full by default; RESUME=DIR keeps each
 # finished run in DIR and picks up there after a stop).
 results: $(STAMP)
-	$(PY) -m mtst.results --size $${SIZE:-full} $${RESUME:+--resume $$RESUME}
+	$(PY) -m mtst.lab.results --size $${SIZE:-full} $${RESUME:+--resume $$RESUME}
 
 bench: $(STAMP)
-	$(PY) -m mtst.bench all
+	$(PY) -m mtst.lab.bench all
 
 # Re-pin the environment from the current .venv, and regenerate environment.yml from it.
 lock: $(STAMP)
@@ -69,6 +78,8 @@ lock: $(STAMP)
 	mv requirements.lock.new requirements.lock
 	$(PY) tools/write_environment_yml.py
 
+# Also the run cache of finished runs (mtst.runcache): $MTST_CACHE_DIR, else ~/.cache/mtst.
 clean:
 	rm -rf $(VENV) reports .pytest_cache .ruff_cache build *.egg-info
+	rm -rf "$${MTST_CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/mtst}"
 	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -6,9 +6,34 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
-from . import cache, claims, diagnostics, evaluation, probes, sampling, scenarios, training, weighting, widgets  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    cache,
+    claims,
+    diagnostics,
+    evaluation,
+    precision,
+    probes,
+    runcache,
+    sampling,
+    scenarios,
+    training,
+    weighting,
+    widgets,
+)
 from .cache import EncoderCache  # noqa: E402
-from .data import SIZES, SPLITS, TASKS, DataError, TaskData, load_task, resolve_size, split_checksum, task_summary  # noqa: E402
+from .config import recipe  # noqa: E402
+from .data import (  # noqa: E402
+    SIZES,
+    SPLITS,
+    TASKS,
+    DataError,
+    TaskData,
+    load_splits,
+    load_task,
+    resolve_size,
+    split_checksum,
+    task_summary,
+)
 from .diagnostics import ConflictMonitor, GradientMonitor, linear_cka  # noqa: E402
 from .encoder import POOLING_MODES, PRECISIONS, SentenceEncoder, default_model_path, pool  # noqa: E402
 from .evaluation import evaluate, evaluate_all, predict_labels  # noqa: E402
@@ -54,15 +79,6 @@ from .weighting import WEIGHTINGS, UncertaintyWeighting, pcgrad, uncertainty_sum
 __version__ = "0.1.0"
 
 
-def __getattr__(name):
-    # Submodules that are also run as scripts (python -m mtst.results / mtst.bench), and those that import them, load
-    # on first use.
-    if name in ("results", "experiments", "tables", "bench"):
-        import importlib
-
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'mtst' has no attribute {name!r}")
-
 __all__ = [
     "EncoderCache",
     "ConflictMonitor",
@@ -78,6 +94,7 @@ __all__ = [
     "DataError",
     "TaskData",
     "load_task",
+    "load_splits",
     "resolve_size",
     "split_checksum",
     "task_summary",
@@ -126,4 +143,5 @@ __all__ = [
     "predict_labels",
     "task_schedule",
     "train",
+    "recipe",
 ]

@@ -9,11 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checks import check_choice
 from .data import TaskData
 from .model import IGNORE_INDEX, MultiTaskModel, align_labels
-
-TRAIN_PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 autocast on CUDA, fp32 on CPU
 
 
 def check_task_data(task: str, data: TaskData, num_labels: int) -> None:
@@ -49,9 +46,3 @@ def make_batch(model: MultiTaskModel, data: TaskData, idx, with_labels: bool = T
 
 def task_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=IGNORE_INDEX)
-
-
-def _autocast(device: torch.device, precision: str):
-    check_choice(precision, TRAIN_PRECISIONS, "precision")
-    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)

@@ -13,10 +13,11 @@ def check_choice(value, options: tuple[str, ...], what: str) -> str:
     return value
 
 
-def check_count(value, what: str, most: int | None = None) -> int:
-    """An int ≥ 1 (and ≤ most), or a ValueError that names the argument and the range."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= (most or value):
-        raise ValueError(f"{what} must be an int from 1{f' to {most}' if most else ' up'}, got {value!r}")
+def check_count(value, what: str, most: int | None = None, minimum: int = 1) -> int:
+    """An int ≥ minimum (and ≤ most), or a ValueError that names the argument and the range."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, np.integer))
+    if not ok or not minimum <= value <= (most if most is not None else value):
+        raise ValueError(f"{what} must be an int from {minimum}{f' to {most}' if most is not None else ' up'}, got {value!r}")
     return int(value)
 
 

@@ -1,4 +1,4 @@
-"""The brief's claims (`../shared/CLAIMS.md`) next to measured numbers, each with a verdict computed from them:
+"""The brief's claims (`docs/claims.md`) next to measured numbers, each with a verdict computed from them:
 from one notebook run (`freezing_claims`, notebook 03; `lr_claims`, notebook 04), or from a full-size results file
 over its seeds (`layerwise_claims`, the README and notebook 04), where every comparison is paired by seed.
 

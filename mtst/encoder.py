@@ -6,9 +6,7 @@ import collections
 import contextlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +16,7 @@ import torch
 from torch import nn
 
 from .checks import check_choice, check_count
+from .files import atomic_folder
 
 POOLING_MODES = ("mean", "cls", "max")
 PRECISIONS = ("fp32", "bf16")
@@ -50,21 +49,6 @@ def pool(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, mode: str
         # Divide by the real token count (clamped for all-padding rows), as sentence-transformers does.
         return (token_embeddings * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
     return token_embeddings.masked_fill(mask == 0, torch.finfo(token_embeddings.dtype).min).amax(1)  # "max"
-
-
-@contextlib.contextmanager
-def atomic_folder(path: Path):
-    """Write a folder's files into a temporary sibling, then rename it into place: never half a checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 # encode's host-side threads. The Rust tokenizer releases the GIL, so chunks of the input tokenize in parallel
@@ -238,6 +222,29 @@ class SentenceEncoder(nn.Module):
         tokens = out.last_hidden_state
         sentence = pool(tokens, inputs["attention_mask"], self.pooling)
         return {"token_embeddings": tokens, "sentence_embedding": sentence, "attention_mask": inputs["attention_mask"]}
+
+    # ------------------------------------------------------------------ a forward pass in two parts
+    def _mask(self, hidden: torch.Tensor, attention_mask: torch.Tensor):
+        # The model's own attention mask for its attention implementation (eager, sdpa), as its forward makes it.
+        return self.model._create_attention_masks(attention_mask=attention_mask, encoder_attention_mask=None,
+                                                  embedding_output=hidden, encoder_hidden_states=None, cache=None)[0]
+
+    def hidden_after(self, batch: dict, k: int) -> torch.Tensor:
+        """The hidden states after the embeddings and the lower k layers: what a frozen prefix of depth k gives."""
+        check_count(k, "k (lower layers)", len(self.layers), minimum=0)
+        hidden = self.model.embeddings(input_ids=batch["input_ids"], token_type_ids=batch.get("token_type_ids"))
+        mask = self._mask(hidden, batch["attention_mask"])
+        for layer in self.layers[:k]:
+            hidden = layer(hidden, mask)
+        return hidden
+
+    def forward_from(self, hidden: torch.Tensor, attention_mask: torch.Tensor, k: int) -> dict:
+        """The rest of `forward` from the hidden states after layer k-1 (`hidden_after(batch, k)`): layers k and up,
+        then pooling. hidden_after then forward_from equals forward."""
+        mask = self._mask(hidden, attention_mask)
+        for layer in self.layers[k:]:
+            hidden = layer(hidden, mask)
+        return {"token_embeddings": hidden, "sentence_embedding": pool(hidden, attention_mask, self.pooling), "attention_mask": attention_mask}
 
     # ------------------------------------------------------------------ inference
     def encode(

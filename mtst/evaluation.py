@@ -5,37 +5,56 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from .batches import _autocast, check_task_data, make_batch
-from .cache import EncoderCache
+from . import runcache
+from .batches import check_task_data, make_batch
+from .cache import EncoderCache, PrefixCache
 from .checks import check_count
 from .data import TaskData
 from .model import MultiTaskModel, word_predictions
+from .precision import autocast
+from .precision import resolve as resolve_precision
 
 
 @torch.no_grad()
 def predict_labels(model: MultiTaskModel, data: TaskData, task: str | None = None, batch_size: int = 64, precision: str = "auto",
-                   cache: EncoderCache | None = None) -> list:
-    """Predicted label ids: one per sentence, or one list per tweet (word level) for token tasks. With a cache
-    of this data's encoder outputs (`mtst.cache.EncoderCache`, the encoder frozen), only the head runs."""
+                   cache: EncoderCache | PrefixCache | None = None, run_cache=None) -> list:
+    """Predicted label ids: one per sentence, or one list per tweet (word level) for token tasks. With a cache of this
+    data's encoder outputs (`EncoderCache`, the encoder frozen) only the head runs; with a `PrefixCache`, only the
+    layers above its frozen prefix and the head. The same weights on the same data were predicted before: the
+    predictions come from the run cache (`mtst.runcache`; run_cache=False: never)."""
     task = task or data.name
     model._head(task)  # KeyError listing the model's tasks
     check_count(batch_size, "batch_size")
-    if cache is not None and (task not in cache.labels or cache.size(task) != len(data)):
-        have = f"{cache.size(task)} examples of {task!r}" if task in cache.labels else f"no {task!r} (it holds {sorted(cache.labels)})"
-        raise ValueError(f"the cache holds {have}, not the {len(data)} given: build EncoderCache(model, {{{task!r}: data}}) from this data")
+    if cache is not None:
+        cache.check(task, data)
+    store = runcache.resolve(run_cache)
+    key = None
+    if store is not None:
+        key = runcache.digest("predictions", runcache.code_digest(), runcache.model_digest(model), runcache.data_digest(data), task,
+                              batch_size, resolve_precision(model.device, precision), model.device.type)
+        found = store.load_json("predictions", key)
+        if found is not None:
+            return found
+    preds = _predict(model, data, task, batch_size, precision, cache)
+    if key is not None:
+        store.save_json("predictions", key, preds)
+    return preds
+
+
+def _predict(model: MultiTaskModel, data: TaskData, task: str, batch_size: int, precision: str, cache) -> list:
     was_training = model.training
     model.eval()
-    order = sorted(range(len(data)), key=lambda i: -len(data.texts[i])) if cache is None else list(range(len(data)))
+    order = sorted(range(len(data)), key=lambda i: -len(data.texts[i]))  # longest first: batches pad little
     preds: list = [None] * len(data)
     try:
-        with _autocast(model.device, precision):
+        with autocast(model.device, precision):
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
                 if cache is None:
                     batch = make_batch(model, data, idx, with_labels=False)
                     logits, word_ids = model(batch, [task])[task], batch.get("word_ids")
                 else:
-                    logits, word_ids = model.heads[task](cache.batch(task, idx, model.device)[0]), None
+                    logits, word_ids = model.heads[task](cache.head_inputs(model, task, idx, model.device)[0]), None
                 logits = logits.float().argmax(-1).cpu()
                 for r, i in enumerate(idx):
                     if data.kind == "token":
@@ -51,13 +70,13 @@ def predict_labels(model: MultiTaskModel, data: TaskData, task: str | None = Non
 
 
 def evaluate(model: MultiTaskModel, data: TaskData, task: str | None = None, batch_size: int = 64, precision: str = "auto",
-             cache: EncoderCache | None = None) -> dict:
+             cache: EncoderCache | PrefixCache | None = None, run_cache=None) -> dict:
     """accuracy and macro-F1 (sentence tasks), entity-level precision/recall/F1 by seqeval (token tasks).
     `score` is the headline: accuracy, or entity F1. `cache`: as in `predict_labels`."""
     task = task or data.name
     model._head(task)  # KeyError listing the model's tasks
     check_task_data(task, data, len(model.label_names[task]))
-    preds = predict_labels(model, data, task, batch_size, precision, cache)
+    preds = predict_labels(model, data, task, batch_size, precision, cache, run_cache)
     if data.kind == "token":
         from seqeval.metrics import f1_score, precision_score, recall_score
 

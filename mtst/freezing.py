@@ -12,9 +12,9 @@ import re
 import pandas as pd
 from torch import nn
 
+from .callbacks import Callback
 from .checks import check_count
 from .model import model_parts
-from .training import Callback
 
 SPEC_HELP = '"all", "encoder", "embeddings", "layers:A-B", "layer:N", "heads", "head:<task>"'
 
@@ -101,6 +101,15 @@ class GradualUnfreezing(Callback):
                 spec = "embeddings" if name == "embeddings" else f"layer:{name.split('_')[1]}"
                 unfreeze(trainer.model, spec)
                 self.log.append((step, name))
+
+    def cache_key(self) -> str:
+        return f"GradualUnfreezing(every={self.every})"
+
+    def cache_state(self) -> list:
+        return self.log
+
+    def load_cache_state(self, log: list) -> None:
+        self.log = [tuple(x) for x in log]
 
 
 

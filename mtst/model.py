@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from .data import TaskData
-from .encoder import SentenceEncoder, atomic_folder
+from .encoder import SentenceEncoder
+from .files import atomic_folder
 
 IGNORE_INDEX = -100  # label of word pieces that carry no word label (special tokens, continuation pieces)
 CHECKPOINT_FORMAT = 1

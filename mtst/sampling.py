@@ -14,7 +14,7 @@ import numpy as np
 from .data import TaskData
 
 if TYPE_CHECKING:
-    from .training import TrainConfig
+    from .config import TrainConfig
 
 SAMPLERS = ("round_robin", "proportional", "temperature")
 
@@ -58,3 +58,33 @@ def task_passes(train_data: dict[str, TaskData], config: TrainConfig) -> dict[st
 def planned_steps(train_data: dict[str, TaskData], config: TrainConfig) -> int:
     """The number of optimizer steps a run will take: config.steps, else each task's passes × its batches, summed."""
     return config.steps or max(1, round(sum(task_passes(train_data, config).values())))
+
+
+class BatchQueue:
+    """Which examples each task's next batch holds: a seeded permutation of the task's examples, taken batch_size at a
+    time and drawn anew when it runs out. With `lengths` (word pieces per example) the batches are bucketed by length:
+    each pool of `pool` batches' worth of the permutation is sorted by length and cut into batches, and the batches of
+    a permutation are shuffled, so that a batch pads its texts to a similar length instead of to the longest of a
+    random few. Every example is still seen once per pass."""
+
+    def __init__(self, sizes: dict[str, int], batch_size: int, seed: int = 0, lengths: dict[str, list[int]] | None = None,
+                 pool: int = 50):
+        self.sizes, self.batch_size, self.lengths, self.pool = dict(sizes), batch_size, lengths, pool
+        self._rng = np.random.default_rng(seed)
+        self._queues: dict[str, list] = {t: [] for t in sizes}
+
+    def next(self, task: str) -> list[int]:
+        q, b = self._queues[task], self.batch_size
+        if self.lengths is None:  # indices: a short remainder carries over into the next permutation
+            if len(q) < b:
+                q.extend(self._rng.permutation(self.sizes[task]).tolist())
+            idx, self._queues[task] = q[:b], q[b:]
+            return idx
+        if not q:  # whole batches of similar length, in shuffled order
+            perm, lengths = self._rng.permutation(self.sizes[task]).tolist(), self.lengths[task]
+            batches = []
+            for start in range(0, len(perm), b * self.pool):
+                chunk = sorted(perm[start : start + b * self.pool], key=lambda i: lengths[i])
+                batches += [chunk[i : i + b] for i in range(0, len(chunk), b)]
+            q.extend(batches[i] for i in self._rng.permutation(len(batches)))
+        return q.pop(0)

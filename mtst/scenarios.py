@@ -60,6 +60,16 @@ LR_SCHEMES: dict[str, LRScheme] = {s.name: s for s in (
 )}
 
 
+def monitors(validation: dict[str, TaskData], steps: int, seed: int = 0) -> list:
+    """What the notebooks record through a training run: every part's gradient norm and update size at every step, and
+    the cosine between the tasks' gradients on the shared encoder twice a run, on 8 validation examples per task. The
+    recipe's run carries these in notebooks 02 to 05, so that it trains once and the others read it from the run cache."""
+    from .diagnostics import ConflictMonitor, GradientMonitor
+
+    probe = {t: d.subset(8, seed) for t, d in validation.items()}
+    return [GradientMonitor(every=1), ConflictMonitor(probe, every=max(1, steps // 2), batch_size=8)]
+
+
 def _check(name: str, table: dict) -> None:
     if name not in table:
         raise ValueError(f"unknown scenario {name!r}; valid: {', '.join(table)}")
@@ -75,21 +85,21 @@ def _fresh_model(train: dict[str, TaskData], max_length: int, seed: int, encoder
     return unfreeze(MultiTaskModel.for_tasks(enc, train, seed=seed), "all")  # whatever the caller froze, start trainable
 
 
-def _optimizer_state_mib(trainer) -> float:
-    """Bytes held by the optimizer's state (AdamW moments): what freezing saves besides compute."""
-    return sum(t.numel() * t.element_size() for s in trainer.optimizer.state.values() for t in s.values() if torch.is_tensor(t)) / 2**20
-
-
 def _score_rows(model, test: dict, base: dict, trainer, res) -> list[dict]:
+    from .cache import EncoderCache, encoder_is_frozen
     from .evaluation import evaluate_all
     from .freezing import trainable_summary
 
     total = trainable_summary(model).iloc[-1]
     peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else float("nan")
-    scores = evaluate_all(model, {t: test[t] for t in model.tasks}, precision=trainer.config.precision)  # as it validated
+    test = {t: test[t] for t in model.tasks}
+    # A frozen encoder gives every frozen scenario the same test features: encode the test sets once and share them.
+    cache = EncoderCache.shared(model, test) if encoder_is_frozen(model) else None
+    scores = evaluate_all(model, test, precision=trainer.config.precision, cache=cache)  # as it validated
     return [{**base, "task": r["task"], "score": r["score"], "trainable_params": int(total.trainable_params),
              "trainable_fraction": float(total.trainable_fraction), "steps": res.steps, "wall_time_s": res.wall_time_s,
-             "optimizer_state_mib": _optimizer_state_mib(trainer), "peak_gpu_mib": peak} for r in scores.to_dict("records")]
+             "optimizer_state_mib": trainer.optimizer_state_mib, "peak_gpu_mib": peak, "from_cache": res.from_cache}
+            for r in scores.to_dict("records")]
 
 
 def run_freeze_scenario(name: str, train: dict, val: dict | None, test: dict, cfg, max_length: int, seed: int = 0,
@@ -108,7 +118,9 @@ def run_freeze_scenario(name: str, train: dict, val: dict | None, test: dict, cf
     cbs = list(callbacks)
     if sc.cache:
         cbs.append(EncoderEvalMode())
-    cfg = replace(cfg, seed=seed, cache_encoder=sc.cache)
+    # cfg.cache_prefix: the lower-k-frozen scenarios (d) train on their frozen prefix's cached hidden states. The frozen
+    # backbone (b) keeps running through its encoder, dropout on: that is what tells it from the feature extractor (a).
+    cfg = replace(cfg, seed=seed, cache_encoder=sc.cache, cache_prefix=bool(cfg.cache_prefix and sc.k is not None and 0 < sc.k < 6))
     if sc.passes != 1.0:
         cfg = replace(cfg, steps=round(planned_steps(train, cfg) * sc.passes))
     if sc.gradual:
@@ -137,6 +149,23 @@ def run_lr_scheme(name: str, train: dict, val: dict, test: dict, cfg, max_length
     res = trainer.run()
     label = name + "".join(f"+{t}_head×{r / s.head_lr:g}" for t, r in (head_lrs or {}).items())
     return _score_rows(model, test, {"scheme": label, "seed": seed}, trainer, res), model, res
+
+
+def fit_and_test(train_data: dict, val: dict, test: dict, cfg, max_length: int, seed: int = 0, callbacks=(),
+                 hidden: int | None = None) -> tuple[list[dict], object, object]:
+    """A fresh pretrained encoder with one head per task in train_data (sentence heads with a hidden layer of
+    `hidden` units when given), trained by `cfg`, scored on test at the precision it trained and validated at."""
+    from .encoder import SentenceEncoder
+    from .evaluation import evaluate_all
+    from .model import MultiTaskModel
+    from .training import train
+
+    if cfg.task_epochs:  # a run of fewer tasks keeps only its own tasks' passes
+        cfg = replace(cfg, task_epochs={t: e for t, e in cfg.task_epochs.items() if t in train_data} or None)
+    enc = SentenceEncoder.from_pretrained(max_length=max_length)
+    model = MultiTaskModel.for_tasks(enc, train_data, hidden=hidden, seed=seed)
+    res = train(model, train_data, cfg, validation={t: val[t] for t in train_data}, callbacks=callbacks)
+    return evaluate_all(model, {t: test[t] for t in train_data}, precision=cfg.precision).to_dict("records"), res, model
 
 
 def steps_to_target(history: pd.DataFrame, target: float) -> int | None:
@@ -191,8 +220,19 @@ def run_head_drift(model, train: dict, val: dict, frozen_task: str, cfg, eval_ev
     head_before = [p.detach().clone() for p in model.heads[frozen_task].parameters()]
 
     class Track(Callback):
+        """Records the frozen task's validation score at each evaluation; a cached run gives the records back."""
+
         def on_evaluate(self, trainer, step, metrics):
             rows.append({"step": step, "score": metrics[frozen_task]["score"]})
+
+        def cache_key(self):
+            return f"head drift of {frozen_task}"
+
+        def cache_state(self):
+            return rows[1:]
+
+        def load_cache_state(self, state):
+            rows.extend(state)
 
     cfg = replace(cfg, eval_every=eval_every, keep_best=False)
     Trainer(model, others, cfg, validation={frozen_task: val[frozen_task]}, callbacks=[Track()]).run()

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -14,45 +13,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .batches import TRAIN_PRECISIONS, _autocast, check_task_data, make_batch, task_loss
-from .checks import check_choice, check_count, check_device
+from . import runcache
+from .batches import check_task_data, make_batch, task_loss
+from .callbacks import Callback
+from .checks import check_device
+from .config import TrainConfig, check_config
 from .data import TaskData
 from .model import MultiTaskModel, model_parts
 from .optim import layerwise_param_groups, make_optimizer, make_scheduler
-from .sampling import SAMPLERS, planned_steps, task_passes, task_schedule
-
-
-@dataclass
-class TrainConfig:
-    """The knobs of a training run; the defaults are the teaching defaults."""
-
-    steps: int | None = None  # optimizer steps; None means `epochs` passes over all tasks' batches
-    epochs: float = 1.0  # used when steps is None
-    task_epochs: dict[str, float] | None = None  # passes over named tasks instead of `epochs` (e.g. {"ner": 12}): each task's
-    # share of the steps follows its passes × batches
-    batch_size: int = 32
-    lr: float = 5e-5  # the top encoder layer's rate (lower layers get lr · layer_decay^depth)
-    head_lr: float | None = None  # the heads' rate; None means lr
-    layer_decay: float = 1.0  # ξ: each encoder layer gets ξ × the rate of the layer above
-    weight_decay: float = 0.01
-    schedule: str = "linear"  # constant, constant_with_warmup, linear, cosine, slanted_triangular
-    warmup_ratio: float = 0.1  # share of the steps spent warming up
-    sampler: str = "proportional"  # round_robin, proportional, temperature
-    temperature: float = 2.0  # for sampler="temperature": p ∝ n^(1/T)
-    loss_weights: dict[str, float] | None = None  # per-task multipliers of the loss; None means 1 each
-    max_grad_norm: float | None = 1.0  # gradient clipping; None turns it off
-    eval_every: int | None = None  # validate every N steps (None: 4 times per run) and keep the best state
-    keep_best: bool = True  # restore the best validation state at the end
-    precision: str = "auto"  # "fp32", "bf16" (autocast), or "auto": bf16 on CUDA, fp32 on CPU
-    device: str | None = None  # None: CUDA when present
-    seed: int = 0
-    progress: bool = True  # a tqdm bar over the steps
-    cache_encoder: bool = False  # encoder frozen: encode the training and validation data once; heads train and validate on the cache
-    weighting: str = "equal"  # how task losses combine: "equal" (loss_weights), "uncertainty" (learned), "pcgrad"
-    all_tasks_per_step: bool = False  # one batch of every task per step (always on for pcgrad); steps=None then
-    # means epochs × the largest task's batches
-    uncertainty_lr: float | None = None  # weighting="uncertainty": the learned log-variances' rate; None: head_lr (else lr).
-    # Adam moves each log-variance by about its rate per step, so the run's summed rate bounds how far a weight can go
+from .precision import autocast
+from .sampling import BatchQueue, planned_steps, task_passes, task_schedule
 
 
 @dataclass
@@ -61,8 +31,9 @@ class TrainResult:
     best_step: int | None
     best_score: float | None
     steps: int
-    wall_time_s: float
+    wall_time_s: float  # of the training itself: a run loaded from the run cache keeps the time it took when it trained
     config: dict = field(default_factory=dict)
+    from_cache: bool = False  # loaded from the run cache, not trained in this process
 
     def curves(self, phase: str = "train") -> pd.DataFrame:
         return self.history[self.history.phase == phase]
@@ -76,44 +47,6 @@ class NonFiniteLossError(FloatingPointError):
         self.result = result
 
 
-class Callback:
-    """Hooks into the training loop; override what you need. `trainer` exposes model, optimizer, step."""
-
-    def on_train_begin(self, trainer: "Trainer") -> None: ...
-    def on_step_begin(self, trainer: "Trainer", step: int, task: str) -> None: ...
-    def on_after_backward(self, trainer: "Trainer", step: int, task: str) -> None: ...
-    def on_step_end(self, trainer: "Trainer", step: int, task: str, loss: float) -> None: ...
-    def on_evaluate(self, trainer: "Trainer", step: int, metrics: dict[str, dict]) -> None: ...
-    def on_train_end(self, trainer: "Trainer") -> None: ...
-
-
-def check_config(cfg: TrainConfig, tasks) -> None:
-    """Refuse settings that would crash deep in the loop or silently train something else (e.g. steps=0)."""
-    def need(ok: bool, msg: str) -> None:
-        if not ok:
-            raise ValueError(msg)
-
-    check_count(cfg.batch_size, "batch_size")
-    if cfg.steps is not None:
-        check_count(cfg.steps, "steps (or None: `epochs` passes over the data)")
-    need(cfg.epochs > 0, f"epochs must be > 0, got {cfg.epochs!r}")
-    need(0 <= cfg.warmup_ratio <= 1, f"warmup_ratio is a share of the steps, in [0, 1]; got {cfg.warmup_ratio!r}")
-    need(cfg.weight_decay >= 0, f"weight_decay must be ≥ 0, got {cfg.weight_decay!r}")
-    need(cfg.sampler in SAMPLERS, f"unknown sampler {cfg.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
-    need(cfg.uncertainty_lr is None or cfg.uncertainty_lr > 0, f"uncertainty_lr must be > 0, got {cfg.uncertainty_lr}; or None for the heads' rate")
-    check_choice(cfg.precision, TRAIN_PRECISIONS, "precision")
-    check_device(cfg.device)
-    if cfg.eval_every is not None:
-        check_count(cfg.eval_every, "eval_every (or None: validate 4 times a run)")
-    need(cfg.max_grad_norm is None or cfg.max_grad_norm > 0, f"max_grad_norm must be > 0, or None to turn clipping off; got {cfg.max_grad_norm!r}")
-    weights = cfg.loss_weights or {}
-    unknown = sorted(set(weights) - set(tasks))
-    if unknown:
-        raise KeyError(f"loss_weights names tasks that are not trained: {unknown}; tasks: {list(tasks)}")
-    bad = {t: w for t, w in weights.items() if not 0 <= w < math.inf}
-    need(not bad, f"loss_weights must be finite and ≥ 0 (0 turns a task's loss off), got {bad}")
-
-
 # --------------------------------------------------------------------------- the loop
 
 
@@ -121,7 +54,8 @@ class Trainer:
     """Runs the loop; callbacks see it (model, optimizer, scheduler, step, config) at every hook."""
 
     def __init__(self, model: MultiTaskModel, train_data: dict[str, TaskData], config: TrainConfig | None = None,
-                 validation: dict[str, TaskData] | None = None, callbacks: list[Callback] | tuple = (), groups: list[dict] | None = None):
+                 validation: dict[str, TaskData] | None = None, callbacks: list[Callback] | tuple = (), groups: list[dict] | None = None,
+                 run_cache=None):
         self.config = config or TrainConfig()
         cfg = self.config
         if not train_data:
@@ -143,8 +77,9 @@ class Trainer:
 
         check_weighting(cfg.weighting)
         self.joint = cfg.all_tasks_per_step or cfg.weighting == "pcgrad"
-        if self.joint and cfg.cache_encoder:
-            raise ValueError("cache_encoder trains one task per step; turn off all_tasks_per_step (and pcgrad) to use it")
+        if self.joint and (cfg.cache_encoder or cfg.cache_prefix):
+            which = "cache_encoder" if cfg.cache_encoder else "cache_prefix"
+            raise ValueError(f"{which} trains one task per step; turn off all_tasks_per_step (and pcgrad) to use it")
         if self.joint and cfg.task_epochs:
             raise ValueError("task_epochs sets how many steps each task gets, but all_tasks_per_step (and pcgrad) trains every "
                              "task at every step; drop one of them")
@@ -170,23 +105,21 @@ class Trainer:
         self.schedule = ["all"] * self.total_steps if self.joint else task_schedule(self.batches, self.total_steps, cfg.sampler, cfg.temperature, cfg.seed)
         self.step = 0
         self._task_losses: dict[str, torch.Tensor] = {}  # this step's loss per task before uncertainty weighting
-        self.cache = None  # an EncoderCache, built at the start of run() when cfg.cache_encoder
-        self.val_cache = None  # and one of the validation sets, so that validating runs only the heads
+        self.cache = None  # an EncoderCache or PrefixCache, built at the start of run() when cfg.cache_encoder / cache_prefix
+        self.val_cache = None  # and one of the validation sets, so that validating runs only what learns
         self.cache_build_s = 0.0
-        self._rng = np.random.default_rng(cfg.seed)
-        self._queues: dict[str, list[int]] = {t: [] for t in train_data}
+        lengths = {t: [len(ids) for ids in model.encoder._token_ids(d.texts)[0]] for t, d in train_data.items()} if cfg.bucket_by_length else None
+        self.queue = BatchQueue({t: len(d) for t, d in train_data.items()}, cfg.batch_size, cfg.seed, lengths)
+        self.run_cache = runcache.resolve(run_cache)
+        self.optimizer_state_mib = 0.0  # what the optimizer's state (AdamW moments) held at the end: what freezing saves besides compute
         self.rows: list[dict] = []
         self.best_state: dict | None = None
         self.best_step: int | None = None
         self.best_score: float | None = None
 
     def _next_indices(self, task: str) -> list[int]:
-        """The next batch of a task: a seeded permutation, refilled when it runs out."""
-        q = self._queues[task]
-        if len(q) < self.config.batch_size:
-            q.extend(self._rng.permutation(len(self.train_data[task])).tolist())
-        idx, self._queues[task] = q[: self.config.batch_size], q[self.config.batch_size :]
-        return idx
+        """The next batch of a task: a seeded permutation, refilled when it runs out (bucketed by length on request)."""
+        return self.queue.next(task)
 
     def _call(self, hook: str, *args) -> None:
         for cb in self.callbacks:
@@ -195,7 +128,8 @@ class Trainer:
     def evaluate(self) -> dict[str, dict]:
         from .evaluation import evaluate
 
-        metrics = {t: evaluate(self.model, d, t, precision=self.config.precision, cache=self.val_cache) for t, d in self.validation.items()}
+        metrics = {t: evaluate(self.model, d, t, precision=self.config.precision, cache=self.val_cache, run_cache=False)
+                   for t, d in self.validation.items()}
         for t, m in metrics.items():
             self.rows.append({"step": self.step, "task": t, "phase": "validation", **m})
         if metrics:
@@ -222,9 +156,10 @@ class Trainer:
             return
         part_of = {id(p): part for part, params in model_parts(self.model).items() for _, p in params}
         parts = sorted({part_of.get(id(p), "?") for p in new})
-        if self.cache is not None and {id(p) for p in new} & {id(p) for p in self.model.encoder.parameters()}:
-            raise ValueError(f"{', '.join(parts)} became trainable at step {self.step}, but cache_encoder=True trains the heads on "
-                             f"cached encoder outputs, so the encoder would never learn; train with cache_encoder=False to "
+        cached = {id(p) for m in self._cached_modules() for p in m.parameters()}
+        if {id(p) for p in new} & cached:
+            raise ValueError(f"{', '.join(parts)} became trainable at step {self.step}, but the run trains on cached outputs of the "
+                             f"frozen part (cache_encoder / cache_prefix), so it would never learn; train without the cache to "
                              f"unfreeze it during a run")
         if self._custom_groups:
             raise ValueError(f"{', '.join(parts)} became trainable at step {self.step}, but the param groups passed to the Trainer "
@@ -247,13 +182,13 @@ class Trainer:
         """The weighted loss of one task's batch (from the cache when there is one); stops on NaN or inf."""
         cfg, model = self.config, self.model
         if self.cache is not None:
-            features, labels = self.cache.batch(task, idx, self.device)
-            with _autocast(self.device, cfg.precision):
+            with autocast(self.device, cfg.precision):
+                features, labels = self.cache.head_inputs(model, task, idx, self.device)
                 logits = model.heads[task](features)
         else:
             batch = make_batch(model, self.train_data[task], idx)
             labels = batch["labels"].to(self.device)
-            with _autocast(self.device, cfg.precision):
+            with autocast(self.device, cfg.precision):
                 logits = model(batch, [task])[task]
         loss = task_loss(logits, labels) * (cfg.loss_weights or {}).get(task, 1.0)
         if not torch.isfinite(loss):
@@ -294,25 +229,112 @@ class Trainer:
                 offset += p.numel()
         return total
 
+    # ------------------------------------------------------------------ caches of frozen parts
+    def _cached_modules(self) -> list:
+        if self.cache is None:
+            return []
+        enc = self.model.encoder
+        return [enc] if getattr(self.cache, "k", None) is None else [enc.embeddings, *enc.layers[: self.cache.k]]
+
+    def _build_caches(self) -> None:
+        """cache_encoder, or cache_prefix: run the frozen part once over the training and validation data."""
+        from .cache import EncoderCache, PrefixCache, encoder_is_frozen, frozen_prefix_depth
+
+        cfg, model = self.config, self.model
+        t = time.perf_counter()
+        if cfg.cache_encoder or encoder_is_frozen(model):
+            make = lambda data: EncoderCache.shared(model, data)  # noqa: E731 - the same frozen encoder on the same data: built once
+        else:
+            k = frozen_prefix_depth(model)
+            if k is None:
+                raise ValueError("cache_prefix=True needs a frozen prefix, at least the embeddings: call "
+                                 "mtst.freeze(model, 'embeddings', 'layers:0-1') (for example) first, or train without the cache")
+            make = lambda data: PrefixCache(model, data, k, progress=cfg.progress)  # noqa: E731
+        self.cache = make(self.train_data)
+        if self.validation:
+            self.val_cache = make(self.validation)
+        self.cache_build_s = time.perf_counter() - t
+
+    # ------------------------------------------------------------------ the run cache
+    def _cache_key(self) -> str | None:
+        """What decides this run, hashed; None when a callback cannot say how it changes the run."""
+        keys = [cb.cache_key() for cb in self.callbacks]
+        if self.run_cache is None or any(k is None for k in keys):
+            return None
+        names = {id(p): n for n, p in self.model.named_parameters()}
+        groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [names.get(id(p), "?") for p in g["params"]]}
+                  for g in self.groups] if self._custom_groups else None
+        cfg = asdict(self.config)
+        cfg.pop("progress")
+        return runcache.digest("train", runcache.code_digest(), runcache.model_digest(self.model), cfg, groups, keys, self.device.type,
+                               {t: runcache.data_digest(d) for t, d in self.train_data.items()},
+                               {t: runcache.data_digest(d) for t, d in self.validation.items()})
+
+    def _load_cached(self, key: str) -> TrainResult | None:
+        from io import StringIO
+
+        found = self.run_cache.load_run(key)
+        if found is None:
+            return None
+        t = time.perf_counter()
+        weights, meta = found
+        missing = set(weights) - {n for n, _ in self.model.named_parameters()}
+        if missing:
+            raise RuntimeError(f"run cache entry {key} names parameters this model lacks: {sorted(missing)[:3]}")
+        with torch.no_grad():
+            params = dict(self.model.named_parameters())
+            for n, w in weights.items():
+                params[n].copy_(w)
+            for n, p in params.items():
+                p.requires_grad_(meta["requires_grad"][n])
+        for cb, state in zip(self.callbacks, meta["callbacks"]):
+            if state is not None and hasattr(cb, "load_cache_state"):
+                cb.load_cache_state(state)
+        self.model.train()
+        history = pd.read_json(StringIO(meta["history"]), orient="split")
+        self.rows, self.step = history.to_dict("records"), meta["steps"]
+        self.best_step, self.best_score = meta["best_step"], meta["best_score"]
+        self.cache_build_s, self.adopted, self.optimizer_state_mib = meta["cache_build_s"], [tuple(a) for a in meta["adopted"]], meta["optimizer_state_mib"]
+        print(f"run cache: loaded a run trained on {meta['created']} ({meta['steps']} steps, {meta['wall_time_s']:.0f} s) "
+              f"instead of training it again, in {time.perf_counter() - t:.1f} s")
+        return TrainResult(history, self.best_step, self.best_score, meta["steps"], meta["wall_time_s"], asdict(self.config), from_cache=True)
+
+    def _save_cached(self, key: str, result: TrainResult) -> None:
+        names = {id(p): n for n, p in self.model.named_parameters()}
+        weights = {names[i]: p for i, p in ((id(p), p) for p in self.model.parameters()) if i in self._optimized}
+        self.run_cache.save_run(key, weights, {
+            "created": runcache.now(), "steps": result.steps, "wall_time_s": result.wall_time_s, "best_step": result.best_step,
+            "best_score": result.best_score, "history": result.history.to_json(orient="split"), "cache_build_s": self.cache_build_s,
+            "adopted": self.adopted, "optimizer_state_mib": self.optimizer_state_mib,
+            "requires_grad": {n: p.requires_grad for n, p in self.model.named_parameters()},
+            "callbacks": [cb.cache_state() if hasattr(cb, "cache_state") else None for cb in self.callbacks]})
+
+    # ------------------------------------------------------------------ the run
     def run(self) -> TrainResult:
+        """Train (or load the same run from the run cache) and return its result."""
+        key = self._cache_key()
+        if key is not None and (cached := self._load_cached(key)) is not None:
+            return cached
+        result = self._train()
+        self.optimizer_state_mib = sum(t.numel() * t.element_size() for st in self.optimizer.state.values() for t in st.values()
+                                       if torch.is_tensor(t)) / 2**20
+        if key is not None:
+            self._save_cached(key, result)
+        return result
+
+    def _train(self) -> TrainResult:
         from tqdm.auto import tqdm
 
         cfg, model = self.config, self.model
-        # The steps that validate: every eval_every and the last; by default 4, evenly spaced, the last at the end
-        # (every total // 4 steps would validate a 93-step run at 92 and again at 93).
-        n = self.total_steps
-        eval_steps = set(range(cfg.eval_every, n, cfg.eval_every)) | {n} if cfg.eval_every else {round(n * i / 4) for i in range(1, 5)}
+        # The steps that validate: every eval_every and the last; by default `validations`, evenly spaced, the last at the
+        # end (every total // 4 steps would validate a 93-step run at 92 and again at 93).
+        n, v = self.total_steps, cfg.validations
+        eval_steps = set(range(cfg.eval_every, n, cfg.eval_every)) | {n} if cfg.eval_every else {round(n * i / v) for i in range(1, v + 1)}
         t0 = self._t0 = time.perf_counter()
         model.train()
         self._call("on_train_begin")
-        if cfg.cache_encoder:
-            from .cache import EncoderCache
-
-            t_cache = time.perf_counter()
-            self.cache = EncoderCache(model, self.train_data, progress=cfg.progress)
-            if self.validation:
-                self.val_cache = EncoderCache(model, self.validation, progress=cfg.progress)
-            self.cache_build_s = time.perf_counter() - t_cache
+        if cfg.cache_encoder or cfg.cache_prefix:
+            self._build_caches()
         bar = tqdm(self.schedule, desc="train", disable=not cfg.progress, leave=False)
         for task in bar:
             self.step += 1
@@ -355,6 +377,8 @@ class Trainer:
 
 
 def train(model: MultiTaskModel, train_data: dict[str, TaskData], config: TrainConfig | None = None,
-          validation: dict[str, TaskData] | None = None, callbacks: list[Callback] | tuple = (), groups: list[dict] | None = None) -> TrainResult:
-    """Train `model` on the tasks in `train_data` (one task per batch), validating and keeping the best state."""
-    return Trainer(model, train_data, config, validation, callbacks, groups).run()
+          validation: dict[str, TaskData] | None = None, callbacks: list[Callback] | tuple = (), groups: list[dict] | None = None,
+          run_cache=None) -> TrainResult:
+    """Train `model` on the tasks in `train_data` (one task per batch), validating and keeping the best state. A run
+    finished before with the same everything is loaded from the run cache (`mtst.runcache`; run_cache=False: never)."""
+    return Trainer(model, train_data, config, validation, callbacks, groups, run_cache).run()

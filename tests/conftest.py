@@ -4,6 +4,7 @@ import os
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MTST_RUN_CACHE", "0")  # tests train what they test; tests of the run cache pass their own
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from mtst import claims, results, tables
+from mtst import claims
+from mtst.lab import store, tables
 
 TASK_SCORES = {  # setting: {seed: (sentiment, topic, ner)} in %
     "uniform_1e-5": {0: (78, 60, 0), 1: (78, 61, 1), 2: (79, 60, 0)},
@@ -56,7 +57,7 @@ def test_a_claim_that_holds_on_some_seeds_says_how_many():
 
 @pytest.mark.parametrize("tag", [None, "cpu-bf16-full"])
 def test_the_readme_claims_table_reads_the_same_runs_as_the_scores_table_above_it(tag):
-    df, prov = results.load("layerwise_lr", tag)
+    df, prov = store.load("layerwise_lr", tag)
     md = tables.table_layerwise_claims(tag)
     assert md.splitlines()[0] == "| claim | the brief says | measured, paired by seed | verdict |"
     assert [line.split(" | ")[0] for line in md.splitlines()[2:5]] == ["| L1", "| L3", "| L6"]

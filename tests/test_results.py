@@ -12,10 +12,16 @@ import pytest
 import torch
 
 import mtst
-from mtst import experiments, results, speed_tables, tables
-from mtst.kept import Resume, differences
+from mtst.lab import docs, experiments, results, speed_tables, store, tables
+from mtst.lab.kept import Resume, differences
 
-FILES = sorted(results.RESULTS_DIR.glob("*.csv"))
+FILES = sorted(store.RESULTS_DIR.glob("*.csv"))
+
+
+@pytest.mark.parametrize("path", sorted(p for p in store.RESULTS_DIR.rglob("*") if p.is_file()), ids=lambda p: p.name)
+def test_results_files_hold_no_path_of_the_machine_they_ran_on(path: Path):
+    found = re.findall(r"(?<![\w.])/(?:work|home|root|tmp|mnt|Users)/[^\s\"',)]*", path.read_text(errors="replace"))
+    assert not found, f"{path.name} names paths of the machine it ran on: {found[:3]}"
 
 
 def test_there_are_results():
@@ -25,17 +31,17 @@ def test_there_are_results():
 @pytest.mark.parametrize("csv", FILES, ids=lambda p: p.name)
 def test_schema_and_provenance(csv: Path):
     df = pd.read_csv(csv)
-    assert list(df.columns) == results.COLUMNS
+    assert list(df.columns) == experiments.COLUMNS
     assert len(df) and df.value.notna().all() and (df.wall_time_s > 0).all()
     prov = json.loads(csv.with_suffix(".json").read_text())
-    assert set(results.PROVENANCE_KEYS) <= set(prov)
+    assert set(store.PROVENANCE_KEYS) <= set(prov)
     assert prov["experiment"] == csv.name.split(".")[0] == df.experiment.unique().item()  # <experiment>[.<tag>].csv
     assert prov["size"] in ("ci", "demo", "full") and prov["wall_time_s"] > 0
     assert sorted(df.seed.unique().tolist()) == sorted(prov["seeds"])
     assert prov["commit"] and prov["date"][:4].isdigit() and prov["hardware"]["torch"]
 
 
-@pytest.mark.parametrize("path", sorted(results.RESULTS_DIR.glob("bench_*.json")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(store.RESULTS_DIR.glob("bench_*.json")), ids=lambda p: p.name)
 def test_benchmark_files_carry_their_machine(path: Path):
     r = json.loads(path.read_text())
     assert r["benchmark"] in path.name and r["hardware"]["cpu"] and r["commit"] and r["date"]
@@ -43,15 +49,15 @@ def test_benchmark_files_carry_their_machine(path: Path):
         assert r["hardware"]["gpu"].split()[1].lower() in path.name
 
 
-def test_readme_tables_come_from_the_results_files():
-    readme = (results.ROOT / "README.md").read_text()
-    assert readme == tables.render_readme(readme), "README tables differ from results/: run python -m mtst.results --readme"
-    for name in tables.SECTIONS:
-        assert f"<!-- {name}:begin -->" in readme
+def test_the_tables_in_readme_and_docs_come_from_the_results_files():
+    assert docs.stale() == [], "tables differ from results/: run python -m mtst.lab.docs"
+    pages = "".join((store.ROOT / p).read_text() for p in docs.PAGES)
+    for name in docs.SECTIONS:  # every table has a place
+        assert f"<!-- {name}:begin -->" in pages, name
 
 
 def test_single_vs_multi_table_reports_the_csv_means():
-    df, _ = results.load("single_vs_multi")
+    df, _ = store.load("single_vs_multi")
     mean = df[(df.metric == "score") & (df.setting == "multi") & (df.task == "topic")].value.mean()
     assert f"{100 * mean:.1f} ±" in tables.table_single_vs_multi()
 
@@ -60,14 +66,14 @@ def test_a_score_recorded_along_the_run_is_summarized_by_its_last_value():
     rows = [("drift", 0, "score@0", 0.8), ("drift", 0, "score@10", 0.7), ("drift", 0, "score@5", 0.9),
             ("drift", 1, "score@0", 0.8), ("drift", 1, "score@10", 0.5)]
     df = pd.DataFrame([{"setting": a, "seed": b, "task": "sentiment", "metric": m, "value": v} for a, b, m, v in rows])
-    s = results.summarize(df)
+    s = store.summarize(df)
     assert (s.setting.tolist(), s.seeds.tolist()) == (["drift"], [2])
     assert s["mean"].iloc[0] == pytest.approx(0.6)
 
 
 def _split_by_seed(tmp_path: Path, experiment: str) -> tuple[list[Path], pd.DataFrame, dict]:
     """The experiment's results file cut into one folder per seed, as separate device calls would write it."""
-    df, prov = results.load(experiment)
+    df, prov = store.load(experiment)
     dirs = []
     for seed in sorted(df.seed.unique()):
         d = tmp_path / f"seed{seed}"
@@ -80,8 +86,8 @@ def _split_by_seed(tmp_path: Path, experiment: str) -> tuple[list[Path], pd.Data
 
 def test_merge_joins_runs_of_one_recipe(tmp_path, monkeypatch):
     dirs, df, prov = _split_by_seed(tmp_path / "in", "freezing")
-    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "out")
-    merged, mprov = pd.read_csv(results.merge("freezing", dirs)), json.loads((tmp_path / "out" / "freezing.json").read_text())
+    monkeypatch.setattr(store, "RESULTS_DIR", tmp_path / "out")
+    merged, mprov = pd.read_csv(store.merge("freezing", dirs)), json.loads((tmp_path / "out" / "freezing.json").read_text())
     key = ["setting", "seed", "task", "metric"]
     pd.testing.assert_frame_equal(merged.sort_values(key).reset_index(drop=True), df.sort_values(key).reset_index(drop=True))
     assert mprov["seeds"] == sorted(prov["seeds"]) and mprov["wall_time_s"] == 10.0 * len(dirs)
@@ -90,7 +96,7 @@ def test_merge_joins_runs_of_one_recipe(tmp_path, monkeypatch):
     for d in dirs[1:]:
         j = d / "freezing.json"
         j.write_text(json.dumps({**json.loads(j.read_text()), "notes": "a later round"}))
-    results.merge("freezing", dirs)
+    store.merge("freezing", dirs)
     notes = json.loads((tmp_path / "out" / "freezing.json").read_text())["notes"]
     assert notes == f"merged from {len(dirs)} runs: seeds [0]: call 0 | seeds {sorted(prov['seeds'])[1:]}: a later round"
     # merging a merged file again lists its runs' notes, not a "merged from" note inside another
@@ -101,55 +107,55 @@ def test_merge_joins_runs_of_one_recipe(tmp_path, monkeypatch):
     extra = _split_by_seed(tmp_path / "extra", "freezing")[0][0]
     (extra / "freezing.csv").write_text(pd.read_csv(extra / "freezing.csv").assign(seed=9).to_csv(index=False))
     (extra / "freezing.json").write_text(json.dumps({**json.loads((extra / "freezing.json").read_text()), "seeds": [9], "notes": "seed 9"}))
-    results.merge("freezing", [again, extra])
+    store.merge("freezing", [again, extra])
     notes = json.loads((tmp_path / "out" / "freezing.json").read_text())["notes"]
     assert notes == f"merged from {len(dirs) + 1} runs: seeds [0]: call 0 | seeds {sorted(prov['seeds'])[1:]}: a later round | seeds [9]: seed 9"
 
 
 def test_merge_refuses_overlaps_and_mixed_recipes(tmp_path, monkeypatch):
     dirs, _, prov = _split_by_seed(tmp_path / "in", "freezing")
-    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "out")
+    monkeypatch.setattr(store, "RESULTS_DIR", tmp_path / "out")
     with pytest.raises(ValueError, match="more than one source"):
-        results.merge("freezing", [dirs[0], dirs[0]])
+        store.merge("freezing", [dirs[0], dirs[0]])
     (dirs[1] / "freezing.json").write_text(json.dumps({**prov, "config": {**prov["config"], "epochs": 4.0 + prov["config"]["epochs"]}}))
     with pytest.raises(ValueError, match="differ in config"):
-        results.merge("freezing", dirs)
+        store.merge("freezing", dirs)
     with pytest.raises(FileNotFoundError, match="must be a folder holding"):
-        results.merge("freezing", [tmp_path])
+        store.merge("freezing", [tmp_path])
     (dirs[1] / "freezing.json").write_text(json.dumps({**prov, "hardware": {**prov["hardware"], "gpu": "NVIDIA H200"}}))
     with pytest.raises(ValueError, match="differ in hardware"):
-        results.merge("freezing", dirs)
+        store.merge("freezing", dirs)
     with pytest.raises(ValueError, match="must be lower-case letters"):
-        results.merge("freezing", dirs[:1], tag="../x")
+        store.merge("freezing", dirs[:1], tag="../x")
     assert not (tmp_path / "out").exists()  # refused: nothing written
 
 
 def test_a_tagged_merge_writes_beside_the_main_file(tmp_path, monkeypatch):
     dirs, df, _ = _split_by_seed(tmp_path / "in", "freezing")
-    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "out")
-    main = results.merge("freezing", dirs[:1])
+    monkeypatch.setattr(store, "RESULTS_DIR", tmp_path / "out")
+    main = store.merge("freezing", dirs[:1])
     before = main.read_bytes()
-    tagged = results.merge("freezing", dirs[1:], tag="cpu")
+    tagged = store.merge("freezing", dirs[1:], tag="cpu")
     assert tagged.name == "freezing.cpu.csv" and tagged.with_suffix(".json").exists()
     assert main.read_bytes() == before  # the main file is left as it was
-    assert sorted(results.load("freezing", "cpu")[0].seed.unique()) == sorted(df.seed.unique())[1:]
+    assert sorted(store.load("freezing", "cpu")[0].seed.unique()) == sorted(df.seed.unique())[1:]
     assert json.loads(main.with_suffix(".json").read_text())["notes"] == "call 0"  # one run: its own note, not "merged from 1 run"
     with pytest.raises(SystemExit):
         results.main(["--tag", "cpu"])  # a tag without --merge is an argparse error
 
 
 def test_a_deadline_already_past_starts_nothing_and_writes_nothing(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(store, "RESULTS_DIR", tmp_path)
     results.run(["precision"], "ci", [0], jobs=2, out=tmp_path / "out", deadline_s=0)
     assert "no run finished, nothing written" in capsys.readouterr().out
     assert not list(tmp_path.rglob("*.csv"))
 
 
-@pytest.mark.parametrize("path", sorted(results.RESULTS_DIR.glob("notebooks_*.json")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(store.RESULTS_DIR.glob("notebooks_*.json")), ids=lambda p: p.name)
 def test_notebook_times_cover_every_notebook(path: Path):
     """A `ci` timing covers the whole suite; a longer size, timed a few notebooks at a time, may still miss some."""
     r = json.loads(path.read_text())
-    names = sorted(p.name for p in (results.ROOT / "notebooks").glob("*.ipynb"))
+    names = sorted(p.name for p in (store.ROOT / "notebooks").glob("*.ipynb"))
     timed = sorted(n["notebook"] for n in r["notebooks"])
     assert (timed == names if r["size"] == "ci" else set(timed) <= set(names)) and all(n["passed"] for n in r["notebooks"])
     assert r["total_s"] == pytest.approx(sum(n["wall_time_s"] for n in r["notebooks"]), abs=0.2)
@@ -167,7 +173,7 @@ def _timing(names_secs: dict, commit: str, date: str, size: str = "demo", cpu: s
 def test_notebook_timings_fold_together_each_keeping_its_commit(tmp_path, monkeypatch):
     import importlib
 
-    monkeypatch.syspath_prepend(str(results.ROOT / "tools"))
+    monkeypatch.syspath_prepend(str(store.ROOT / "tools"))
     tn = importlib.import_module("time_notebooks")
     a = tmp_path / "a.json"
     a.write_text(json.dumps(_timing({"00_x.ipynb": 14.0, "04_y.ipynb": 3600.0}, "aaa1111", "2026-11-27T10:00:00")))
@@ -213,19 +219,19 @@ def test_uncertainty_runs_record_their_learned_weights_and_the_table_shows_them(
     learned = df[df.metric == "learned_weight"].set_index("task").value
     assert set(learned.index) == {"sentiment", "topic", "ner"} and (learned != 1.0).all()
     assert set(df[df.metric == "balancing_weight"].task) == set(learned.index)
-    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
-    results.write("loss_weighting", rows, "ci", [0], 1.0)
+    monkeypatch.setattr(store, "RESULTS_DIR", tmp_path)
+    store.write("loss_weighting", rows, "ci", [0], 1.0)
     table = tables.table_loss_weighting()
     assert "| `uncertainty_joint_lr1e-2` |" in table
     assert f"ner {learned['ner']:.2f} (" in table
 
 
 def test_the_loss_weighting_table_sets_each_run_against_equal_joint_weights_on_the_same_seed(monkeypatch, tmp_path):
-    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(store, "RESULTS_DIR", tmp_path)
     means = {("equal_joint", 0): 60.0, ("equal_joint", 1): 70.0, ("pcgrad", 0): 61.0, ("pcgrad", 1): 69.0, ("pcgrad", 2): 99.0}
     rows = [{"experiment": "loss_weighting", "setting": k, "seed": seed, "task": t, "metric": "score", "value": (m + d) / 100,
              "steps": 232, "wall_time_s": 1.0} for (k, seed), m in means.items() for t, d in (("sentiment", 3.0), ("ner", -3.0))]
-    results.write("loss_weighting", rows, "full", [0, 1, 2], 1.0)
+    store.write("loss_weighting", rows, "full", [0, 1, 2], 1.0)
     table = tables.table_loss_weighting()
     assert "| weighting | steps | sentiment | topic | NER | mean | mean − `equal_joint`, paired by seed |" in table
     assert "| `equal_joint` | 232 | 68.0 ± 7.1 (2 seeds) | — | 62.0 ± 7.1 (2 seeds) | 65.0 | — |" in table
@@ -234,7 +240,7 @@ def test_the_loss_weighting_table_sets_each_run_against_equal_joint_weights_on_t
 
 
 def test_the_tuned_baselines_note_reads_its_weight_grid_and_validation_scores_from_the_runs(monkeypatch, tmp_path):
-    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(store, "RESULTS_DIR", tmp_path)
     grid = {1.0: (0.60, 0.62), 8.0: (0.64, 0.70)}  # not TUNED_NER_WEIGHTS: the runs say which grid they used
     assert sorted(grid) != sorted(experiments.TUNED_NER_WEIGHTS)
     rows = [{"experiment": "loss_weighting", "setting": "static_joint_tuned", "seed": seed, "task": task, "metric": metric, "value": value,
@@ -242,7 +248,7 @@ def test_the_tuned_baselines_note_reads_its_weight_grid_and_validation_scores_fr
             for seed in (0, 1)
             for task, metric, value in [("*", "chosen_ner_weight", 8.0), ("sentiment", "score", 0.8), ("ner", "score", 0.4),
                                         *(("*", f"validation@ner_weight={w}", v[seed]) for w, v in grid.items())]]
-    results.write("loss_weighting", rows, "full", [0, 1], 1.0)
+    store.write("loss_weighting", rows, "full", [0, 1], 1.0)
     table = tables.table_loss_weighting()
     assert "| `static_joint_tuned` (NER weight picked: 8, 8) |" in table
     assert "one run per NER loss weight in 1, 8 (the others at 1)" in table and "2 times the compute of one row" in table
@@ -250,14 +256,14 @@ def test_the_tuned_baselines_note_reads_its_weight_grid_and_validation_scores_fr
 
 
 def test_the_size_sweep_table_shows_the_scenarios_its_file_holds(monkeypatch, tmp_path):
-    _, prov = results.load("freezing_size_sweep")
-    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    _, prov = store.load("freezing_size_sweep")
+    monkeypatch.setattr(store, "RESULTS_DIR", tmp_path)
 
     def rows(scenarios_scores: dict[str, float], seeds=(0, 1)) -> pd.DataFrame:
         return pd.DataFrame([{"experiment": "freezing_size_sweep", "setting": f"{sc}@{n}", "seed": seed, "task": task, "metric": "score",
                               "value": v + (0.1 if n == "all" else 0.0), "steps": 10, "wall_time_s": 1.0}
                              for sc, v in scenarios_scores.items() for n in ("100", "all") for seed in seeds for task in ("sentiment", "ner")],
-                            columns=results.COLUMNS)
+                            columns=experiments.COLUMNS)
 
     rows({"b_backbone_frozen": 0.3, "a_feature_extractor_10x": 0.5, "e_full_finetune": 0.6}).to_csv(tmp_path / "freezing_size_sweep.csv", index=False)
     (tmp_path / "freezing_size_sweep.json").write_text(json.dumps({**prov, "seeds": [0, 1]}))
@@ -290,23 +296,23 @@ def test_a_precision_override_reaches_the_recipe_and_its_provenance(monkeypatch,
     assert experiments.full_config("ci", 0).precision == "auto"
     monkeypatch.setenv("MTST_RESULTS_PRECISION", "bf16")
     assert experiments.tuned_config("full", 1).precision == "bf16"
-    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
-    results.write("tuned_recipe", [], "ci", [0], 1.0)
+    monkeypatch.setattr(store, "RESULTS_DIR", tmp_path)
+    store.write("tuned_recipe", [], "ci", [0], 1.0)
     assert json.loads((tmp_path / "tuned_recipe.json").read_text())["config"]["precision"] == "bf16"
     with pytest.raises(SystemExit):
         results.main(["--precision", "fp16"])  # argparse lists the choices
 
 
 def test_a_tagged_multi_task_round_is_set_against_the_single_task_runs_of_its_seeds(monkeypatch, tmp_path):
-    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(store, "RESULTS_DIR", tmp_path)
     monkeypatch.delenv("MTST_RESULTS_PRECISION", raising=False)
     single = [experiments._row("tuned_recipe", "single", seed, "sentiment", "score", v, 10, 1.0) for seed, v in ((0, 0.85), (1, 0.80))]
     monkeypatch.setenv("MTST_RESULTS_PRECISION", "bf16")
-    results.write("tuned_recipe", [experiments._row("tuned_recipe", "multi", 0, "sentiment", "score", 0.842, 20, 3.0)], "full", [0], 3.0)
+    store.write("tuned_recipe", [experiments._row("tuned_recipe", "multi", 0, "sentiment", "score", 0.842, 20, 3.0)], "full", [0], 3.0)
     for ext in ("csv", "json"):  # the bf16 round, as `--merge DIR --tag cpu-bf16` would write it
         (tmp_path / f"tuned_recipe.{ext}").rename(tmp_path / f"tuned_recipe.cpu-bf16.{ext}")
     monkeypatch.delenv("MTST_RESULTS_PRECISION")
-    results.write("tuned_recipe", single, "full", [0, 1], 2.0)
+    store.write("tuned_recipe", single, "full", [0, 1], 2.0)
     table = tables.table_tuned_recipe("cpu-bf16")
     # seed 0 only: the single-task cell is 85.0 (not the mean with seed 1's 80.0), and the gap is 84.2 - 85.0
     assert "| sentiment | accuracy | 85.5 | 85.0 (1 seed) | 84.2 (1 seed) | -0.8 |" in table
@@ -331,7 +337,7 @@ def test_each_run_records_the_validation_score_of_the_state_it_kept():
     assert not {"validation", "kept_step"} & set(pd.DataFrame(experiments._rows("recipe_sweep", "x", 0, scores, no_keep)).metric)
 
 
-@pytest.mark.parametrize("path", sorted((results.ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((store.ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
 def test_notebooks_are_committed_valid_and_without_outputs(path: Path):
     """Each notebook is valid nbformat (every cell has its id) and carries no outputs: what a reader opens is what
     the notebook computes when run, never numbers from an earlier run."""
@@ -345,9 +351,9 @@ def test_notebooks_are_committed_valid_and_without_outputs(path: Path):
 
 
 def test_a_tagged_sweep_round_is_set_against_the_tuned_recipe_of_the_same_seeds_on_its_machine(tmp_path, monkeypatch):
-    tuned, tprov = results.load("tuned_recipe")
+    tuned, tprov = store.load("tuned_recipe")
     ref = tuned[(tuned.setting == "single") & (tuned.task == "sentiment") & (tuned.metric == "score")].set_index("seed").value
-    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(store, "RESULTS_DIR", tmp_path)
     tuned.to_csv(tmp_path / "tuned_recipe.csv", index=False)
     (tmp_path / "tuned_recipe.json").write_text(json.dumps(tprov))
 
@@ -358,7 +364,7 @@ def test_a_tagged_sweep_round_is_set_against_the_tuned_recipe_of_the_same_seeds_
     three = [ref[0] + 0.02, ref[1] + 0.01, ref[2]]  # 3 seeds, each against its own seed: +1.0 on average
     data = rows("sentiment:epochs1", 0, ref[0] + 0.012, 0.861) + [r for sd, sc in enumerate(three) for r in rows("sentiment:lr2e-4", sd, sc, 0.85 + sd / 100)]
     data += rows("sentiment:odd_seed", 7, 0.9, 0.9)  # the tuned recipe never ran seed 7: no difference claimed
-    pd.DataFrame(data, columns=results.COLUMNS).to_csv(tmp_path / "recipe_sweep.cpu.csv", index=False)
+    pd.DataFrame(data, columns=experiments.COLUMNS).to_csv(tmp_path / "recipe_sweep.cpu.csv", index=False)
     prov = {**tprov, "experiment": "recipe_sweep", "seeds": [0, 1, 2, 7], "notes": ""}
     (tmp_path / "recipe_sweep.cpu.json").write_text(json.dumps(prov))
     table = tables.table_recipe_sweep("cpu")
@@ -396,14 +402,14 @@ def test_fit_and_test_builds_sentence_heads_with_the_hidden_layer_asked_for():
 
 
 def test_the_head_drift_table_reads_a_tagged_round_and_shows_each_setting_it_holds(monkeypatch, tmp_path):
-    _, prov = results.load("head_drift")
-    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    _, prov = store.load("head_drift")
+    monkeypatch.setattr(store, "RESULTS_DIR", tmp_path)
 
     def rows(setting: str, scores: list[float], seeds=(0,)) -> list[dict]:
         return [{"experiment": "head_drift", "setting": setting, "seed": s, "task": "sentiment", "metric": f"score@{10 * i}",
                  "value": v + 0.01 * s, "steps": 10 * i, "wall_time_s": 1.0} for s in seeds for i, v in enumerate(scores)]
 
-    one = pd.DataFrame(rows("encoder_trains", [0.80, 0.78, 0.79]), columns=results.COLUMNS)
+    one = pd.DataFrame(rows("encoder_trains", [0.80, 0.78, 0.79]), columns=experiments.COLUMNS)
     one.to_csv(tmp_path / "head_drift.cpu-full.csv", index=False)
     (tmp_path / "head_drift.cpu-full.json").write_text(json.dumps({**prov, "size": "full", "seeds": [0]}))
     with pytest.raises(FileNotFoundError):
@@ -412,7 +418,7 @@ def test_the_head_drift_table_reads_a_tagged_round_and_shows_each_setting_it_hol
     assert "| 10 | 78.0 | -2.0 | – |" in table  # one seed: no spread; the control was not run: a dash
     assert "size `full`, seeds [0]" in table and "means over seeds" not in table
     both = pd.DataFrame(rows("encoder_trains", [0.80, 0.78, 0.79], seeds=(0, 1)) + rows("control_encoder_frozen", [0.80, 0.80, 0.80], seeds=(0, 1)),
-                        columns=results.COLUMNS)
+                        columns=experiments.COLUMNS)
     both.to_csv(tmp_path / "head_drift.csv", index=False)
     (tmp_path / "head_drift.json").write_text(json.dumps({**prov, "seeds": [0, 1]}))
     table = tables.table_head_drift()
@@ -420,12 +426,12 @@ def test_the_head_drift_table_reads_a_tagged_round_and_shows_each_setting_it_hol
 
 
 def test_the_progress_bar_is_shown_on_request_and_left_out_of_the_recipe(monkeypatch, tmp_path):
-    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(store, "RESULTS_DIR", tmp_path)
     monkeypatch.setenv("MTST_RESULTS_PROGRESS", "1")
     assert experiments.full_config("ci", 0).progress
     monkeypatch.setenv("MTST_RESULTS_PROGRESS", "0")
     assert not experiments.full_config("ci", 0).progress
-    results.write("head_drift", [], "ci", [0], 1.0)
+    store.write("head_drift", [], "ci", [0], 1.0)
     config = json.loads((tmp_path / "head_drift.json").read_text())["config"]
     assert "progress" not in config and config["batch_size"] == 32  # a run shown with a bar merges with one without
 
@@ -440,8 +446,8 @@ def _grid(monkeypatch, tmp_path, stop_at=None):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("MTST_COMMIT", "abc1234")  # main() sets these two; setenv puts them back after the test
     monkeypatch.setenv("MTST_RESULTS_PROGRESS", "0")
-    monkeypatch.setattr(results, "ROOT", tmp_path)
-    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(store, "ROOT", tmp_path)
+    monkeypatch.setattr(store, "RESULTS_DIR", tmp_path / "results")
     calls = []
 
     def grid(size, seed, unit):
@@ -469,7 +475,7 @@ def test_a_resumed_grid_runs_only_what_a_stopped_call_left_and_refuses_another_r
     calls = _grid(monkeypatch, tmp_path)
     results.main(["--size", "ci", "--experiments", "grid", "--seeds", "0", "1", "--resume", str(kept), "--notes", "second session"])
     assert calls == [(1, "b")]  # the three kept runs are not run again
-    df, prov = results.load("grid")
+    df, prov = store.load("grid")
     assert sorted(zip(df.seed, df.setting)) == [(0, "a"), (0, "b"), (1, "a"), (1, "b")]
     assert prov["seeds"] == [0, 1]  # each call's notes, and how many runs it made
     today = prov["date"][:10]  # where the grid's runs were kept, and when: the file's own date is the last call's
@@ -490,7 +496,7 @@ def test_resume_keeps_each_run_of_parallel_jobs_as_it_finishes(monkeypatch, tmp_
     calls = _grid(monkeypatch, tmp_path)
     grid = results.EXPERIMENTS["grid"]
 
-    class Child:  # stands in for `python -m mtst.results ... --part FILE`: runs the unit and writes its rows there
+    class Child:  # stands in for `python  -m mtst.lab.results ... --part FILE`: runs the unit and writes its rows there
         def __init__(self, cmd):
             arg = dict(zip(cmd[3::2], cmd[4::2]))
             Path(arg["--part"]).write_text(json.dumps(grid(arg["--size"], int(arg["--seeds"]), arg.get("--unit"))))
@@ -504,7 +510,7 @@ def test_resume_keeps_each_run_of_parallel_jobs_as_it_finishes(monkeypatch, tmp_
     results.run(["grid"], "ci", [0], jobs=2, resume=tmp_path / "kept")
     results.run(["grid"], "ci", [0, 1], jobs=2, resume=tmp_path / "kept")
     assert calls == [(0, "a"), (0, "b"), (1, "a"), (1, "b")]
-    assert sorted(results.load("grid")[0].seed.unique()) == [0, 1]
+    assert sorted(store.load("grid")[0].seed.unique()) == [0, 1]
     assert not list((tmp_path / "results").glob(".grid.*"))  # the children's part files are cleaned up
 
 
@@ -521,15 +527,15 @@ def test_units_that_share_their_first_step_run_in_one_call_per_seed(monkeypatch,
 
 
 def test_a_grid_still_going_is_read_from_its_kept_runs_until_it_is_merged(monkeypatch, tmp_path):
-    """The README shows a CPU grid that takes several sessions as it goes: results.load of a tag with no file yet reads
+    """The README shows a CPU grid that takes several sessions as it goes: store.load of a tag with no file yet reads
     results/kept/<tag>/, says how many runs of each seed are in, and the table marks settings with fewer seeds."""
     _grid(monkeypatch, tmp_path)
     folder = tmp_path / "results" / "kept" / "t"
     with pytest.raises(FileNotFoundError):
-        results.load("grid", "t")
+        store.load("grid", "t")
     results.run(["grid"], "ci", [0, 1], units=["a"], resume=folder, notes="first session")
     results.run(["grid"], "ci", [0], units=["b"], resume=folder, notes="first session")
-    df, prov = results.load("grid", "t")
+    df, prov = store.load("grid", "t")
     assert sorted(zip(df.seed, df.setting)) == [(0, "a"), (0, "b"), (1, "a")]
     assert prov["seeds"] == [0, 1] and prov["commit"] == "abc1234" and prov["wall_time_s"] >= 0.15
     assert prov["date"] == time.strftime("%Y-%m-%d", time.gmtime())
@@ -541,15 +547,15 @@ def test_a_grid_still_going_is_read_from_its_kept_runs_until_it_is_merged(monkey
     other["stamp"]["config"]["epochs"] = 9
     (folder / "grid.seed1.b.json").write_text(json.dumps(dict(other, unit="b")))
     with pytest.raises(ValueError, match=r"grid.seed1.b.json is of another commit, recipe or machine .*config.epochs"):
-        results.load("grid", "t")
+        store.load("grid", "t")
     (folder / "grid.seed1.b.json").unlink()
 
-    results.merge("grid", [tmp_path / "results"], tag="t")  # a merged file under the tag is read from then on
-    df, prov = results.load("grid", "t")
-    assert df.equals(results.load("grid")[0]) and len(df) == 1 and "so far" not in (prov["notes"] or "")
+    store.merge("grid", [tmp_path / "results"], tag="t")  # a merged file under the tag is read from then on
+    df, prov = store.load("grid", "t")
+    assert df.equals(store.load("grid")[0]) and len(df) == 1 and "so far" not in (prov["notes"] or "")
 
 
-@pytest.mark.parametrize("folder", sorted(p for p in (results.RESULTS_DIR / "kept").glob("*") if p.is_dir()), ids=lambda p: p.name)
+@pytest.mark.parametrize("folder", sorted(p for p in (store.RESULTS_DIR / "kept").glob("*") if p.is_dir()), ids=lambda p: p.name)
 def test_committed_kept_runs_are_one_grid_that_resume_would_pick_up(folder: Path):
     """results/kept/<tag>/ carries CPU grids across sessions: every run of an experiment in it must be of one commit,
     recipe and machine, under the file name Resume looks for, with a test score for each task, or the next session's
@@ -574,18 +580,18 @@ def test_committed_kept_runs_are_one_grid_that_resume_would_pick_up(folder: Path
 
 def _grid_dry_run(tmp_path, **env) -> subprocess.CompletedProcess:
     env = {**os.environ, "LC_ALL": "C.UTF-8", "GRID_DRY_RUN": "1", "GRID_WORKTREE": str(tmp_path / "tree"), **env}
-    return subprocess.run(["bash", str(results.ROOT / "tools" / "cpu_grid.sh")], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(["bash", str(store.ROOT / "tools" / "cpu_grid.sh")], env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.parametrize("experiment", ["layerwise_lr", "loss_weighting"])
 def test_the_cpu_grid_script_goes_on_with_exactly_the_runs_its_folder_lacks(tmp_path, experiment):
     """tools/cpu_grid.sh carries the CPU grids across sessions: asked for a dry run, it lists one call per (seed, unit)
     that results/kept/cpu-bf16-full lacks, in order, then the call that writes the results file, and changes nothing."""
-    folder = results.RESULTS_DIR / "kept" / "cpu-bf16-full"
-    before = sorted(folder.iterdir())
+    folder = store.RESULTS_DIR / "kept" / "cpu-bf16-full"
+    before = sorted(folder.iterdir()) if folder.exists() else None  # no grid going on: the folder is made by the first run
     run = _grid_dry_run(tmp_path, GRID_EXPERIMENT=experiment)
     assert run.returncode == 0, run.stderr
-    calls = [line for line in run.stdout.splitlines() if " -m mtst.results " in line]
+    calls = [line for line in run.stdout.splitlines() if " -m mtst.lab.results " in line]
     missing = [(s, u) for s in (0, 1, 2) for u in experiments.UNITS[experiment]
                if not (folder / f"{experiment}.seed{s}.{re.sub(r'[^A-Za-z0-9_.@+-]', '_', u)}.json").exists()]
     assert len(calls) == len(missing) + 1
@@ -593,18 +599,20 @@ def test_the_cpu_grid_script_goes_on_with_exactly_the_runs_its_folder_lacks(tmp_
         assert f"--experiments {experiment} " in line and line.rstrip().endswith(f"--seeds {seed} --units {unit}"), line
         assert "--epochs 1 --precision bf16" in line and f"--resume {folder}" in line
     assert calls[-1].rstrip().endswith(f"--seeds 0 1 2 --out {folder}/out")
-    assert sorted(folder.iterdir()) == before and not (tmp_path / "tree").exists()
+    assert (sorted(folder.iterdir()) if folder.exists() else None) == before and not (tmp_path / "tree").exists()
 
 
 def test_the_cpu_grid_script_refuses_an_unknown_experiment_and_names_the_known_ones(tmp_path):
     run = _grid_dry_run(tmp_path, GRID_EXPERIMENT="layerwise")
     assert run.returncode != 0 and "unknown GRID_EXPERIMENT 'layerwise'" in run.stderr and "layerwise_lr, loss_weighting" in run.stderr
-    assert "mtst.results" not in run.stdout
+    assert "mtst.lab.results" not in run.stdout
 
 
 def test_a_resumed_grid_says_where_and_when_its_runs_were_kept():
     """A grid merged from runs kept over two days: its file's date is the last call's, so the notes give the span,
     and the folder relative to the repository, not the path of the machine that ran it."""
     runs = [{"notes": "cpu", "date": "2026-12-03T22:06:57+00:00"}, {"notes": "cpu", "date": "2026-12-04T11:21:49+00:00"}, {"notes": "cpu"}]
-    note = results._resumed_note("cpu", runs, 2, results.ROOT / "results" / "kept" / "cpu-bf16-full")
+    note = results._resumed_note("cpu", runs, 2, store.ROOT / "results" / "kept" / "cpu-bf16-full")
     assert note == "cpu; resumed: 2 of 3 runs were made by an earlier call (results/kept/cpu-bf16-full, kept 2026-12-03 to 2026-12-04)"
+    elsewhere = results._resumed_note("cpu", runs, 2, Path("/scratch/someone/grid-folder"))
+    assert "(grid-folder, kept" in elsewhere and "/scratch" not in elsewhere  # outside the checkout: its name only

@@ -1,6 +1,6 @@
 """Where `SentenceEncoder.encode`'s time goes on a GPU: tokenizing alone at several thread counts, encode with
 batches collated inline or by threads running ahead, the GPU forward alone over batches collated beforehand, and
-SentenceTransformer's encode and its tokenizing alone. A diagnostic beside `python -m mtst.bench encode` (which
+SentenceTransformer's encode and its tokenizing alone. A diagnostic beside `python -m mtst.lab.bench encode` (which
 gives the ratios): medians of 3, the same sentences as the benchmark.
 
     python tools/encode_breakdown.py [--device cuda] [--n 12752] [--json results/encode_breakdown_<machine>.json]
@@ -19,7 +19,7 @@ import torch
 from mtst import encoder as E
 from mtst.checks import check_device
 from mtst.data import load_task
-from mtst.provenance import git_commit, hardware
+from mtst.lab.provenance import git_commit, hardware
 
 
 def main() -> None:

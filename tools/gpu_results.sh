@@ -26,9 +26,9 @@ ticker=$!
 for b in ${BENCHES-}; do
   case $b in
     # The library defaults, as users run it: the Rust tokenizer's own parallelism on, torch's CPU threads unpinned.
-    encode) env -u TOKENIZERS_PARALLELISM -u OMP_NUM_THREADS python3 -m mtst.bench encode --device cuda --n 12752 --batch-size 256 --repeats 3 --json "$res/bench_encode_$gpu.json" ;;
-    cache) python3 -m mtst.bench cache --device cuda --size full --json "$res/bench_cache_$gpu.json" ;;
-    *) python3 -m mtst.bench "$b" --device cuda --repeats 20 --json "$res/bench_${b}_$gpu.json" ;;
+    encode) env -u TOKENIZERS_PARALLELISM -u OMP_NUM_THREADS python3 -m mtst.lab.bench encode --device cuda --n 12752 --batch-size 256 --repeats 3 --json "$res/bench_encode_$gpu.json" ;;
+    cache) python3 -m mtst.lab.bench cache --device cuda --size full --json "$res/bench_cache_$gpu.json" ;;
+    *) python3 -m mtst.lab.bench "$b" --device cuda --repeats 20 --json "$res/bench_${b}_$gpu.json" ;;
   esac
 done
 if [ -n "${NOTEBOOKS-}" ]; then
@@ -37,11 +37,11 @@ fi
 left=$(( ${BUDGET_S:-100000} - (SECONDS - start) ))
 notes="the lock pins torch 2.13.0, transformers 5.24.0, sentence-transformers 6.2.0; that machine had $versions; model and data carried there by tools/offline_bundle.py"
 if [ -n "${PRECISION_SEEDS-}" ]; then
-  python3 -m mtst.results --size full --experiments precision --seeds $PRECISION_SEEDS --jobs 6 --deadline-s "$left" --out "$res" \
+  python3 -m mtst.lab.results --size full --experiments precision --seeds $PRECISION_SEEDS --jobs 6 --deadline-s "$left" --out "$res" \
     --notes "the recipe's 4 epochs; 6 runs at a time in parallel processes on one GPU, beside the other experiments; $notes" &
 fi
 if [ -n "${EXPERIMENTS-}" ]; then
-  python3 -m mtst.results --size full --seeds ${SEEDS:-0 1 2} --jobs "${JOBS:-3}" ${EPOCHS:+--epochs $EPOCHS} --experiments $EXPERIMENTS \
+  python3 -m mtst.lab.results --size full --seeds ${SEEDS:-0 1 2} --jobs "${JOBS:-3}" ${EPOCHS:+--epochs $EPOCHS} --experiments $EXPERIMENTS \
     --deadline-s "$left" --out "$res" ${RESUME:+--resume "$res/kept"} \
     --notes "${EPOCHS:+$EPOCHS epoch(s) over the full training data instead of the recipe's 4, to fit the session's 15 min of device time; }${JOBS:-3} runs at a time in parallel processes on one GPU (per-run wall times include that sharing); $notes"
 fi

@@ -1,0 +1,137 @@
+"""The results files: results/<experiment>[.<tag>].csv, one row per measurement, and a .json of provenance beside it
+(commit, hardware, date, size, seeds, wall time, recipe, notes). `write` makes one, `merge` joins the files of a grid
+split over calls, `load` reads one back, `summarize` gives mean ± std over seeds.
+
+    df, prov = store.load("freezing")
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from .experiments import COLUMNS, EXPERIMENTS, full_config, tuned_config
+from .kept import load_kept
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS_DIR = ROOT / "results"
+PROVENANCE_KEYS = ("experiment", "commit", "date", "hardware", "size", "seeds", "wall_time_s", "config", "notes")
+
+
+def summarize(df: pd.DataFrame, metric: str = "score") -> pd.DataFrame:
+    """mean ± std over seeds per setting and task, for one metric. An experiment that records the score along the
+    run (head_drift: score@<step>) is summarized by each run's last score."""
+    if metric == "score" and not (df.metric == "score").any():
+        along = df[df.metric.str.startswith("score@")]
+        df = along.loc[along.metric.str[6:].astype(int).groupby([along.setting, along.seed, along.task]).idxmax()].assign(metric="score")
+    d = df[df.metric == metric]
+    g = d.groupby(["setting", "task"]).value
+    return pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1), "seeds": g.count()}).reset_index()
+
+
+def config_of(experiment: str, size: str) -> dict:
+    """The recipe an experiment's runs share, as the provenance records it (the seed and the progress bar left out)."""
+    from ..training import TrainConfig
+
+    cfg = asdict((tuned_config if experiment == "tuned_recipe" else full_config)(size, 0)) if experiment in EXPERIMENTS else asdict(TrainConfig())
+    cfg.pop("seed", None)
+    cfg.pop("progress", None)
+    return cfg
+
+
+def write(experiment: str, rows: list[dict], size: str, seeds: list[int], wall: float, notes: str = "") -> Path:
+    from .provenance import provenance
+
+    RESULTS_DIR.mkdir(exist_ok=True)
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    csv = RESULTS_DIR / f"{experiment}.csv"
+    df.to_csv(csv, index=False)
+    prov = provenance(experiment=experiment, size=size, seeds=seeds, wall_time_s=round(wall, 1), config=config_of(experiment, size), notes=notes)
+    csv.with_suffix(".json").write_text(json.dumps({k: prov[k] for k in PROVENANCE_KEYS}, indent=2))
+    return csv
+
+
+_MERGED_NOTE = re.compile(r"merged from (\d+) runs?: (.*)", re.S)
+_SEEDS_PART = re.compile(r"seeds \[([\d, ]*)\]: ")
+
+
+def _note_parts(note: str, seeds: list[int]) -> tuple[int, list[tuple[str, set]]]:
+    """A results file's note as (number of runs, [(note, seeds)]). A merged file's note is split back into the
+    notes of its runs, so that merging it again lists each run's note once instead of nesting "merged from" notes."""
+    m = _MERGED_NOTE.fullmatch(note)
+    if not m:
+        return 1, [(note, set(seeds))]
+    n, body = int(m[1]), m[2]
+    if not _SEEDS_PART.match(body):
+        return n, _note_parts(body, seeds)[1]
+    runs, parts = n, []
+    for part in re.split(r" \| (?=seeds \[)", body):
+        head = _SEEDS_PART.match(part)
+        inner_runs, inner = _note_parts(part[head.end():], [int(x) for x in head[1].split(",") if x.strip()])
+        runs += inner_runs - 1  # a merged source counted as one of the n runs held inner_runs
+        parts += inner
+    return runs, parts
+
+
+def merge(experiment: str, sources: list[Path], tag: str | None = None) -> Path:
+    """One results file from several runs of the same experiment (a grid split over device calls): the rows of
+    each, the union of their seeds, the sum of their wall times; refused unless the commit, size, config and hardware
+    agree. With a tag it writes results/<experiment>.<tag>.csv, beside the experiment's main file: a later round of
+    a sweep, at another commit or on other hardware, that cannot share that file."""
+    if tag is not None and not re.fullmatch(r"[a-z0-9_-]+", tag):
+        raise ValueError(f"tag {tag!r} must be lower-case letters, digits, _ or - (it becomes part of the file name)")
+    rows, provs = [], []
+    for src in sources:
+        csv = Path(src) / f"{experiment}.csv"
+        if not csv.exists():
+            raise FileNotFoundError(f"{csv} does not exist: each source must be a folder holding {experiment}.csv and .json")
+        rows.append(pd.read_csv(csv))
+        provs.append(json.loads(csv.with_suffix(".json").read_text()))
+    for key in ("experiment", "commit", "size", "config", "hardware"):
+        if any(p[key] != provs[0][key] for p in provs):
+            raise ValueError(f"cannot merge {experiment}: the sources differ in {key} ({[p[key] for p in provs]}); merge only runs of one recipe")
+    df = pd.concat(rows, ignore_index=True)
+    twice = df[df.duplicated(["setting", "seed", "task", "metric"], keep=False)]
+    if len(twice):
+        raise ValueError(f"cannot merge {experiment}: these runs appear in more than one source: {sorted(set(zip(twice.setting, twice.seed)))}")
+    prov = dict(provs[-1])
+    prov["seeds"] = sorted({s for p in provs for s in p["seeds"]})
+    prov["wall_time_s"] = round(sum(p["wall_time_s"] for p in provs), 1)
+    prov["date"] = max(p["date"] for p in provs)
+    notes: dict[str, set] = {}  # each distinct note, once, with the seeds of the runs that carry it
+    n_runs = 0
+    for p in provs:
+        n, parts = _note_parts(p.get("notes") or "no notes", p["seeds"])
+        n_runs += n
+        for note, seeds in parts:
+            notes.setdefault(note, set()).update(seeds)
+    if n_runs == 1:  # one run (a folder copied under a tag) keeps its own note: it was merged with nothing
+        prov["notes"] = next(iter(notes))
+    elif len(notes) == 1:
+        prov["notes"] = f"merged from {n_runs} runs: {next(iter(notes))}"
+    else:
+        prov["notes"] = f"merged from {n_runs} runs: " + " | ".join(f"seeds {sorted(seeds)}: {note}" for note, seeds in notes.items())
+    RESULTS_DIR.mkdir(exist_ok=True)
+    csv = _path(experiment, tag)
+    df[COLUMNS].to_csv(csv, index=False)
+    csv.with_suffix(".json").write_text(json.dumps({k: prov[k] for k in PROVENANCE_KEYS}, indent=2))
+    return csv
+
+
+def _path(experiment: str, tag: str | None = None) -> Path:
+    return RESULTS_DIR / (f"{experiment}.{tag}.csv" if tag else f"{experiment}.csv")
+
+
+def load(experiment: str, tag: str | None = None) -> tuple[pd.DataFrame, dict]:
+    """An experiment's results file and its provenance. A tag with no file yet but a grid going on in
+    results/kept/<tag>/ gives the runs kept there so far, and its provenance says so."""
+    csv = _path(experiment, tag)
+    if tag and not csv.exists() and (RESULTS_DIR / "kept" / tag).is_dir():
+        return load_kept(RESULTS_DIR / "kept" / tag, experiment, label=f"results/kept/{tag}")
+    return pd.read_csv(csv), json.loads(csv.with_suffix(".json").read_text())
+
+
