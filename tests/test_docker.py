@@ -62,8 +62,8 @@ def test_jupyterlab_asks_for_its_token_and_does_not_run_as_root(image):
         assert _get(f"{base}/api/kernels") == 403
         assert _get(f"{base}/api/kernels?token=wrong{token}") == 403
         assert _get(f"{base}/api/kernels?token={token}") == 200
-        users = docker("top", name, "-eo", "uid,args").stdout.splitlines()[1:]
-        assert users and all(line.split()[0] == "1000" for line in users), users
+        processes = docker("top", name, "-eo", "pid,uid,args").stdout.splitlines()[1:]
+        assert processes and all(line.split()[1] == "1000" for line in processes), processes
         assert docker("exec", name, "pwd").stdout.strip() == "/home/mtst/mtst/notebooks"
     finally:
         docker("rm", "-f", name, check=False)

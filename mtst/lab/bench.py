@@ -8,6 +8,7 @@
     python -m mtst.lab.bench poolings [--n 1000] [--batch-size 32] [--repeats 3]
     python -m mtst.lab.bench prefix [--size demo] [--epochs 3]
     python -m mtst.lab.bench bucket [--size demo] [--batch-size 16]
+    python -m mtst.lab.bench widgets [--repeats 10]
 """
 
 from __future__ import annotations
@@ -168,15 +169,57 @@ def _print_poolings(r: dict) -> None:
           f"max abs diff {r['max_abs_diff']:.1e}")
 
 
+def bench_widgets(repeats: int = 10, **_) -> dict:
+    """How long the interactive pieces take to answer: a freeze-panel toggle (the readout and the freeze map redrawn)
+    and a move of the LR widget's decay slider (every group's schedule recomputed and replotted), each the median of
+    `repeats` changes, against the one-second budget of a live session."""
+    import os
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import io
+
+    import IPython.display
+    from matplotlib.figure import Figure
+
+    from ..data import TASKS, load_task
+    from ..encoder import SentenceEncoder
+    from ..freezing import FreezePanelModel
+    from ..model import MultiTaskModel
+    from ..widgets import freeze_panel, lr_schedule_widget
+
+    def display_as_png(obj, *args, **kwargs):  # what JupyterLab's inline backend does with a figure: a PNG
+        if isinstance(obj, Figure):
+            obj.canvas.print_figure(io.BytesIO(), format="png", bbox_inches="tight")
+
+    IPython.display.display = display_as_png
+    data = {t: load_task(t, "train", "ci").subset(64) for t in TASKS}
+    model = MultiTaskModel.for_tasks(SentenceEncoder.from_pretrained(max_length=48), data)
+    panel = freeze_panel(FreezePanelModel(model, data, batch_size=8))
+    lr = lr_schedule_widget(model, total_steps=200)
+    box = panel.toggles["layer_5"]
+    decays = iter([0.8, 0.9] * repeats)
+    times = interleaved({"freeze_panel_toggle": lambda: setattr(box, "value", not box.value),
+                         "lr_slider_move": lambda: setattr(lr.decay, "value", next(decays))}, repeats, torch.device("cpu"))
+    med = _medians(times)
+    return _report("widgets", torch.device("cpu"), 0, repeats, med, budget_s=1.0, share_of_budget={k: v / 1.0 for k, v in med.items()})
+
+
+def _print_widgets(r: dict) -> None:
+    print(f"widgets: {r['repeats']} changes each, the median time until the widget has answered")
+    for k, v in r["median_s"].items():
+        print(f"  {k:>20}: {1000 * v:7.1f} ms ({100 * r['share_of_budget'][k]:.0f}% of the {r['budget_s']:.0f} s budget)")
+
+
 def _benchmarks() -> dict:
     from . import bench_training as t
 
     return {"encode": (bench_encode, _print_encode), "heads": (bench_heads, _print_heads), "optim": (t.bench_optim, t._print_optim),
             "cache": (t.bench_cache, t._print_cache), "monitor": (t.bench_monitor, t._print_monitor),
-            "poolings": (bench_poolings, _print_poolings), "prefix": (t.bench_prefix, t._print_prefix), "bucket": (t.bench_bucket, t._print_bucket)}
+            "poolings": (bench_poolings, _print_poolings), "prefix": (t.bench_prefix, t._print_prefix), "bucket": (t.bench_bucket, t._print_bucket),
+            "widgets": (bench_widgets, _print_widgets)}
 
 
-NAMES = ("encode", "heads", "optim", "cache", "monitor", "poolings", "prefix", "bucket")
+NAMES = ("encode", "heads", "optim", "cache", "monitor", "poolings", "prefix", "bucket", "widgets")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,6 +52,21 @@ def table_benchmarks() -> str:
         elif r["benchmark"] == "optim":
             res = (f"training step, layer-wise groups ({r['groups']['layerwise']}) / one group: "
                    f"**{r['ratio_layerwise_over_one_group']:.3f}×**")
+        elif r["benchmark"] == "prefix":
+            runs = r["runs"]
+            dropout = ", ".join(f"{t} {100 * d:+.1f}" for t, d in r["score_change_dropout_off"].items())
+            res = (f"{r['frozen']} frozen, {r['epochs']:g} passes over `{r['size']}` data ({r['steps']} steps): through the frozen prefix "
+                   f"{runs['through_prefix']['total_s']:.0f} s, on its cache {runs['prefix_cache']['total_s']:.0f} s (**{r['ratio_through_prefix_over_cache']:.2f}×**, "
+                   f"building it included); max weight diff against the eval-mode twin {r['max_abs_weight_diff_eval_mode_vs_cache']:.0e}; "
+                   f"dropout off in the prefix changed the test scores by {dropout} points")
+        elif r["benchmark"] == "bucket":
+            runs = r["runs"]
+            res = (f"one pass of full fine-tuning over `{r['size']}` data ({r['steps']} steps of {r['batch_size']}): random batches "
+                   f"{runs['random']['total_s']:.0f} s ({r['padding_share']['random']:.0%} padding), bucketed by length "
+                   f"{runs['bucketed']['total_s']:.0f} s ({r['padding_share']['bucketed']:.0%} padding): **{r['ratio_random_over_bucketed']:.2f}×**; test "
+                   + "; ".join(f"{k} " + ", ".join(f"{t} {100 * v:.1f}" for t, v in runs[k]["test_scores"].items()) for k in ("random", "bucketed")))
+        elif r["benchmark"] == "widgets":
+            res = "; ".join(f"{k.replace('_', ' ')}: {1000 * v:.0f} ms (**{r['share_of_budget'][k]:.2f}×** the 1 s budget)" for k, v in r["median_s"].items())
         else:
             continue
         lines.append(f"| `{r['benchmark']}` ({path.name}) | {where} | {res}; commit `{r['commit']}`, {r['date'][:10]} |")

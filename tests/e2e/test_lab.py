@@ -84,7 +84,9 @@ def lab(tmp_path_factory):
         (settings / rel).parent.mkdir(parents=True, exist_ok=True)
         (settings / rel).write_text(json.dumps(value))
     port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_TOKEN": token, "JUPYTERLAB_SETTINGS_DIR": str(settings),
+    # The notebooks run as a user runs them: with the run cache (the unit tests' conftest turns it off for themselves).
+    env = {k: v for k, v in os.environ.items() if k != "MTST_RUN_CACHE"}
+    env = {**env, "JUPYTER_TOKEN": token, "JUPYTERLAB_SETTINGS_DIR": str(settings),
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"), "MTST_SIZE": "ci", "PORT": str(port)}
     log = (tmp / "lab.log").open("w")
     proc = subprocess.Popen(["make", "-s", "lab", f"PORT={port}"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
