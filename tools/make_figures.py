@@ -9,6 +9,7 @@ with its 5-NN accuracy in 384-d), docs/img/grad_heatmap.png (every part's gradie
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 import warnings
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     train, val, test = mtst.load_splits("ci")
     encoder = mtst.SentenceEncoder.from_pretrained(max_length=mtst.SIZES["ci"].max_length)
 
-    model = mtst.freeze(mtst.MultiTaskModel.for_tasks(encoder, train, seed=0), "embeddings", "layers:0-3")
+    model = mtst.freeze(mtst.MultiTaskModel.for_tasks(copy.deepcopy(encoder), train, seed=0), "embeddings", "layers:0-3")
     panel = mtst.FreezePanelModel(model, {t: d.subset(64, 0) for t, d in train.items()}, batch_size=8, seed=0)
     report = panel.train_steps(2)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     fig.tight_layout()
     fig.savefig(args.out / "embedding_space.png", dpi=80)
 
-    model = mtst.MultiTaskModel.for_tasks(encoder, train, seed=0)
+    model = mtst.MultiTaskModel.for_tasks(copy.deepcopy(encoder), train, seed=0)  # nothing frozen: every part learns
     monitor = mtst.GradientMonitor()
     mtst.train(model, train, mtst.TrainConfig(steps=40, batch_size=16, lr=1e-4, head_lr=1e-3, layer_decay=0.9, progress=False), callbacks=[monitor])
     ax = mtst.diagnostics.plot_grad_heatmap(monitor.frame(), task="sentiment")
