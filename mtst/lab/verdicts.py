@@ -130,6 +130,6 @@ def table() -> str:
                   f"{'yes' if taught['two_rate_far_below'] else 'no'} |",
                   f"| decay ξ ≥ 0.9 at or above a uniform 1e-4 | {decays} pts | {'yes' if taught['decay_at_or_above'] else 'no'} |"]
     return "\n".join(lines) + (f"\n\nDefault size `{rec['size']}`, seed {rec['seed']}, from the claims tables of notebooks "
-                               f"{', '.join(rec['notebooks'])} run by `tools/time_notebooks.py --verdicts` on {hw['cpu']} "
+                               f"{' and '.join(rec['notebooks'].values())} run by `tools/time_notebooks.py --verdicts` on {hw['cpu']} "
                                f"({hw['cpu_threads']} threads), commit `{rec['commit']}`, {rec['date'][:10]}. The full-size verdicts "
                                "come from the results files in the claims tables of results.md.")
