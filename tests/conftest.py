@@ -26,3 +26,26 @@ def model_for(encoder):
         return mtst.MultiTaskModel.for_tasks(enc, data, seed=0)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def data():
+    """24 training examples of each task at size ci: enough for a few steps of every kind of run."""
+    import mtst
+
+    return {t: mtst.load_task(t, "train", "ci").subset(24) for t in mtst.TASKS}
+
+
+@pytest.fixture(scope="module")
+def small_encoder(encoder):
+    """A copy of the packaged encoder cut to 32 word pieces, for fast runs."""
+    enc = copy.deepcopy(encoder)
+    enc.max_length = 32
+    return enc
+
+
+def short_config(**kw):
+    """A run of 6 steps of 8 on the CPU, without a progress bar; keyword arguments change it."""
+    import mtst
+
+    return mtst.TrainConfig(**{"steps": 6, "batch_size": 8, "lr": 1e-4, "head_lr": 1e-2, "progress": False, "device": "cpu", **kw})

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import short_config
 
 import mtst
 from mtst import runcache
@@ -21,24 +22,12 @@ warnings.filterwarnings("ignore", message=".*truncated")
 
 
 @pytest.fixture(scope="module")
-def data():
-    return {t: mtst.load_task(t, "train", "ci").subset(24) for t in mtst.TASKS}
-
-
-@pytest.fixture(scope="module")
 def val():
     return {t: mtst.load_task(t, "validation", "ci").subset(16) for t in mtst.TASKS}
 
 
-@pytest.fixture(scope="module")
-def small_encoder(encoder):
-    enc = copy.deepcopy(encoder)
-    enc.max_length = 32
-    return enc
-
-
 def _cfg(**kw):
-    return mtst.TrainConfig(**{"steps": 6, "batch_size": 8, "lr": 1e-4, "head_lr": 1e-2, "progress": False, "device": "cpu", **kw})
+    return short_config(**kw)
 
 
 def _model(enc, data, *frozen):

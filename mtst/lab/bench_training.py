@@ -204,11 +204,14 @@ def bench_prefix(size: str = "demo", epochs: float = 3.0, device: str | None = N
     return {**out, **provenance()}
 
 
+def _scores(run: dict) -> str:
+    return ", ".join(f"{t} {100 * s:.1f}" for t, s in run["test_scores"].items())
+
+
 def _print_prefix(r: dict) -> None:
     print(f"prefix: {r['frozen']} frozen, {r['epochs']:g} passes over the {r['size']} training data ({r['steps']} steps) on {r['device']}")
     for k, v in r["runs"].items():
-        scores = ", ".join(f"{t} {100 * s:.1f}" for t, s in v["test_scores"].items())
-        print(f"  {k:>25}: {v['total_s']:7.1f} s (cache build {v['cache_build_s']:.1f} s); test {scores}")
+        print(f"  {k:>25}: {v['total_s']:7.1f} s (cache build {v['cache_build_s']:.1f} s); test {_scores(v)}")
     print(f"  ratio through the frozen prefix / on its cache = {r['ratio_through_prefix_over_cache']:.2f}x")
     print(f"  max abs weight diff, eval-mode prefix vs cache: {r['max_abs_weight_diff_eval_mode_vs_cache']:.1e}")
     print("  test score change from turning dropout off in the frozen prefix (cache − through it): "
@@ -259,6 +262,5 @@ def bench_bucket(size: str = "demo", batch_size: int = 16, device: str | None = 
 def _print_bucket(r: dict) -> None:
     print(f"bucket: one pass of full fine-tuning over the {r['size']} training data ({r['steps']} steps of {r['batch_size']}) on {r['device']}")
     for k, v in r["runs"].items():
-        scores = ", ".join(f"{t} {100 * s:.1f}" for t, s in v["test_scores"].items())
-        print(f"  {k:>9}: {v['total_s']:7.1f} s; {r['padding_share'][k]:.0%} of the word pieces are padding; test {scores}")
+        print(f"  {k:>9}: {v['total_s']:7.1f} s; {r['padding_share'][k]:.0%} of the word pieces are padding; test {_scores(v)}")
     print(f"  ratio random / bucketed = {r['ratio_random_over_bucketed']:.2f}x")
