@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+EXECUTED := build/executed
 # Root (as in CI and these containers) must say so to JupyterLab.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PORT ?= 8888
@@ -14,7 +15,7 @@ PORT ?= 8888
 export MALLOC_MMAP_THRESHOLD_ ?= 1073741824
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 
-.PHONY: lab test unit notebooks e2e chromium lint demo results bench lock clean docker container
+.PHONY: lab test unit notebooks e2e chromium lint demo site results bench lock clean docker container
 
 $(STAMP): requirements.lock requirements-data.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,14 +35,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check mtst tests tools
 
 unit: $(STAMP)
-	$(VENV)/bin/pytest -q tests -m "not e2e and not docker"
+	$(VENV)/bin/pytest -q tests -m "not e2e and not docker and not executed"
 
 # Debian's chromium for the browser tests (Playwright's own browser download cannot work offline).
 chromium:
 	@command -v chromium >/dev/null || { apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; }
 
-# The notebooks in a real JupyterLab (started by `make lab`), driven in headless Chromium; screenshots in reports/.
-e2e: $(STAMP) chromium
+# The notebooks in a real JupyterLab (started by `make lab`), and the built site, driven in headless Chromium;
+# screenshots in reports/.
+e2e: $(STAMP) chromium site
 	$(VENV)/bin/pytest -q -m e2e --durations=0 tests/e2e
 
 # The image `mtst` (Dockerfile), built here with no registry: dockerd started, a base image made from Debian packages,
@@ -53,15 +55,24 @@ docker: $(STAMP)
 container: docker
 	$(VENV)/bin/pytest -q -m docker --durations=0 tests/test_docker.py
 
-# Every notebook, executed top to bottom at size ci, plots on (the inline backend, figures as images).
+# Every notebook, executed top to bottom at size ci, plots on (the inline backend), by nbmake on copies in
+# build/executed/ci that keep their outputs (the site shows them); then each must hold its figures as images.
 notebooks: $(STAMP)
-	MTST_SIZE=ci $(VENV)/bin/pytest -q --durations=0 --nbmake --nbmake-timeout=600 $(NOTEBOOKS)
+	@rm -rf $(EXECUTED)/ci && mkdir -p $(EXECUTED)/ci && cp $(NOTEBOOKS) $(EXECUTED)/ci/
+	MTST_SIZE=ci $(VENV)/bin/pytest -q -p no:cacheprovider --durations=0 --nbmake --nbmake-timeout=600 --overwrite $(EXECUTED)/ci/*.ipynb
+	MTST_EXECUTED=$(EXECUTED)/ci $(VENV)/bin/pytest -q -m executed tests/test_executed.py
 
-# Every notebook at the size JupyterLab opens with (demo) into reports/ as executed notebooks and HTML.
+# Every notebook at the size JupyterLab opens with (demo), the same way, into build/executed/demo.
 demo: $(STAMP)
-	@mkdir -p reports
-	MTST_SIZE=demo $(VENV)/bin/jupyter nbconvert --to notebook --execute --output-dir reports $(NOTEBOOKS)
-	$(VENV)/bin/jupyter nbconvert --to html --output-dir reports reports/*.ipynb
+	@rm -rf $(EXECUTED)/demo && mkdir -p $(EXECUTED)/demo && cp $(NOTEBOOKS) $(EXECUTED)/demo/
+	MTST_SIZE=demo $(VENV)/bin/pytest -q -p no:cacheprovider --durations=0 --nbmake --nbmake-timeout=1200 --overwrite $(EXECUTED)/demo/*.ipynb
+	MTST_EXECUTED=$(EXECUTED)/demo $(VENV)/bin/pytest -q -m executed tests/test_executed.py
+
+# The static site in build/site/html (mtst.lab.site): the README, the executed notebooks (demo's if current, else
+# ci's; SIZE=ci or SIZE=demo to choose), docs/ and the API reference. Runs `make notebooks` first if neither exists.
+site: $(STAMP)
+	@test -d $(EXECUTED)/demo -o -d $(EXECUTED)/ci || $(MAKE) notebooks
+	$(PY) -m mtst.lab.site $${SIZE:+--size $$SIZE}
 
 # The long experiments: results/<experiment>.csv + .json provenance (SIZE=full by default; RESUME=DIR keeps each
 # finished run in DIR and picks up there after a stop).

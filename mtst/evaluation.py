@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from . import runcache
+from . import distributed, runcache
 from .batches import check_task_data, make_batch
 from .cache import EncoderCache, PrefixCache
 from .checks import check_count
@@ -21,13 +21,15 @@ def predict_labels(model: MultiTaskModel, data: TaskData, task: str | None = Non
     """Predicted label ids: one per sentence, or one list per tweet (word level) for token tasks. With a cache of this
     data's encoder outputs (`EncoderCache`, the encoder frozen) only the head runs; with a `PrefixCache`, only the
     layers above its frozen prefix and the head. The same weights on the same data were predicted before: the
-    predictions come from the run cache (`mtst.runcache`; run_cache=False: never)."""
+    predictions come from the run cache (`mtst.runcache`; run_cache=False: never). Under `accelerate launch` each
+    process predicts its share of the examples and all of them are gathered, each example once."""
     task = task or data.name
     model._head(task)  # KeyError listing the model's tasks
     check_count(batch_size, "batch_size")
     if cache is not None:
         cache.check(task, data)
-    store = runcache.resolve(run_cache)
+    dist = distributed.current()
+    store = None if dist.active else runcache.resolve(run_cache)
     key = None
     if store is not None:
         key = runcache.digest("predictions", runcache.code_digest(), runcache.model_digest(model), runcache.data_digest(data), task,
@@ -35,16 +37,18 @@ def predict_labels(model: MultiTaskModel, data: TaskData, task: str | None = Non
         found = store.load_json("predictions", key)
         if found is not None:
             return found
-    preds = _predict(model, data, task, batch_size, precision, cache)
+    preds = _predict(model, data, task, batch_size, precision, cache, dist)
     if key is not None:
         store.save_json("predictions", key, preds)
     return preds
 
 
-def _predict(model: MultiTaskModel, data: TaskData, task: str, batch_size: int, precision: str, cache) -> list:
+def _predict(model: MultiTaskModel, data: TaskData, task: str, batch_size: int, precision: str, cache,
+             dist: distributed.Distributed = distributed.SINGLE) -> list:
     was_training = model.training
     model.eval()
     order = sorted(range(len(data)), key=lambda i: -len(data.texts[i]))  # longest first: batches pad little
+    order = order[dist.rank :: dist.num_processes]  # this process's share (all of it, alone)
     preds: list = [None] * len(data)
     try:
         with autocast(model.device, precision):
@@ -63,6 +67,9 @@ def _predict(model: MultiTaskModel, data: TaskData, task: str, batch_size: int, 
                         preds[i] = int(logits[r])
     finally:
         model.train(was_training)
+    if dist.active:
+        for i, p in dist.gather([(i, preds[i]) for i in order]):
+            preds[i] = p
     if data.kind == "token":
         # Words beyond max_length were never seen: they count as "O" (and as misses if they were entities).
         preds = [p + [0] * (len(words) - len(p)) for p, words in zip(preds, data.tokens)]

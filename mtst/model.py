@@ -166,10 +166,16 @@ class MultiTaskModel(nn.Module):
 
     # ------------------------------------------------------------------ checkpoints
     def save_pretrained(self, path: str | Path) -> Path:
-        """Write the encoder (sentence-transformers folder), the heads (safetensors) and JSON config, atomically."""
+        """Write the encoder (sentence-transformers folder), the heads (safetensors) and JSON config, atomically.
+        Under `accelerate launch`, only the main process writes, and every process returns once it has."""
         from safetensors.torch import save_file
 
-        path = Path(path)
+        from .distributed import current
+
+        path, dist = Path(path), current()
+        if not dist.is_main:
+            dist.wait()
+            return path
         with atomic_folder(path) as tmp:
             self.encoder.save_pretrained(tmp / "encoder")
             state = {k: v.detach().contiguous().cpu() for k, v in self.heads.state_dict().items()}
@@ -181,6 +187,7 @@ class MultiTaskModel(nn.Module):
                 "label_names": self.label_names,
             }
             (tmp / "mtst_config.json").write_text(json.dumps(config, indent=2))
+        dist.wait()
         return path
 
     @classmethod

@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import runcache
+from . import distributed, runcache
 from .batches import check_task_data, make_batch, task_loss
 from .callbacks import Callback
 from .checks import check_device
 from .config import TrainConfig, check_config
 from .data import TaskData
-from .model import MultiTaskModel, model_parts
+from .model import IGNORE_INDEX, MultiTaskModel, model_parts
 from .optim import layerwise_param_groups, make_optimizer, make_scheduler
 from .precision import autocast
 from .sampling import BatchQueue, planned_steps, task_passes, task_schedule
@@ -61,6 +61,8 @@ class Trainer:
         if not train_data:
             raise ValueError("train_data is empty: pass {task: TaskData} for at least one task")
         check_config(cfg, train_data)
+        self.dist = distributed.current()  # several processes under `accelerate launch`: see mtst.distributed
+        self.dist.check_batch(cfg.batch_size)
         for task, data in train_data.items():
             model._head(task)  # KeyError listing the model's tasks
             check_task_data(task, data, len(model.label_names[task]))
@@ -85,9 +87,10 @@ class Trainer:
                              "task at every step; drop one of them")
         self.batches = task_passes(train_data, cfg)  # the sampler's weights: with task_epochs, a task's share follows its passes
         self.model, self.train_data, self.validation, self.callbacks = model, train_data, validation or {}, list(callbacks)
-        self.device = check_device(cfg.device)
+        self.device = check_device(self.dist.device(cfg.device))
         torch.manual_seed(cfg.seed)
         model.to(self.device)
+        self.dist.broadcast_parameters(model)
         self._custom_groups = groups is not None
         self.groups = groups if groups is not None else layerwise_param_groups(model, cfg.lr, cfg.head_lr, cfg.layer_decay, cfg.weight_decay)
         self.optimizer = make_optimizer(self.groups, model)
@@ -110,7 +113,7 @@ class Trainer:
         self.cache_build_s = 0.0
         lengths = {t: [len(ids) for ids in model.encoder._token_ids(d.texts)[0]] for t, d in train_data.items()} if cfg.bucket_by_length else None
         self.queue = BatchQueue({t: len(d) for t, d in train_data.items()}, cfg.batch_size, cfg.seed, lengths)
-        self.run_cache = runcache.resolve(run_cache)
+        self.run_cache = None if self.dist.active else runcache.resolve(run_cache)  # one process's files, not N racing
         self.optimizer_state_mib = 0.0  # what the optimizer's state (AdamW moments) held at the end: what freezing saves besides compute
         self.rows: list[dict] = []
         self.best_state: dict | None = None
@@ -179,23 +182,31 @@ class Trainer:
         self._optimized |= ids
 
     def _loss(self, task: str, idx: list[int]) -> torch.Tensor:
-        """The weighted loss of one task's batch (from the cache when there is one); stops on NaN or inf."""
+        """The weighted loss of one task's batch (from the cache when there is one); stops on NaN or inf. Across N
+        processes, `idx` is the global batch: this process's share, its loss scaled so that the processes' mean is the
+        loss of the whole batch (every labelled example or word weighs the same wherever it landed)."""
         cfg, model = self.config, self.model
+        mine = self.dist.share(idx)
         if self.cache is not None:
             with autocast(self.device, cfg.precision):
-                features, labels = self.cache.head_inputs(model, task, idx, self.device)
+                features, labels = self.cache.head_inputs(model, task, mine or idx[:1], self.device)
                 logits = model.heads[task](features)
         else:
-            batch = make_batch(model, self.train_data[task], idx)
+            batch = make_batch(model, self.train_data[task], mine or idx[:1])
             labels = batch["labels"].to(self.device)
             with autocast(self.device, cfg.precision):
                 logits = model(batch, [task])[task]
         loss = task_loss(logits, labels) * (cfg.loss_weights or {}).get(task, 1.0)
-        if not torch.isfinite(loss):
+        whole = loss.detach()
+        if self.dist.active:  # the batch's labelled count and loss sum, over the processes: one all-reduce
+            count = (labels != IGNORE_INDEX).sum().float() * bool(mine)
+            count_all, sum_all = self.dist.total(torch.stack([count, whole.float() * count])).unbind()
+            loss, whole = loss * (count * self.dist.num_processes / count_all.clamp(min=1)), sum_all / count_all.clamp(min=1)
+        if not torch.isfinite(whole):
             self._restore_best()
             kept = f"the best state (step {self.best_step}) was restored" if self.best_state is not None else "no validation had run yet"
-            raise NonFiniteLossError(f"loss is {loss.item()} at step {self.step} on task {task!r}; training stopped and {kept}", self._result(self._t0))
-        self._task_losses[task] = loss.detach()
+            raise NonFiniteLossError(f"loss is {whole.item()} at step {self.step} on task {task!r}; training stopped and {kept}", self._result(self._t0))
+        self._task_losses[task] = whole
         return self.weighter(task, loss) if self.weighter is not None else loss
 
     def _joint_backward(self) -> torch.Tensor:
@@ -219,7 +230,8 @@ class Trainer:
             for p, g in zip(head, grads[len(shared):]):
                 if g is not None:
                     p.grad = g if p.grad is None else p.grad + g
-            flat.append(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for p, g in zip(shared, grads[: len(shared)])]))
+            flat.append(self.dist.mean(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
+                                                  for p, g in zip(shared, grads[: len(shared)])])))
             total = total + loss.detach()
         if shared:
             summed = torch.stack(pcgrad(flat, seed=self.config.seed * 100_003 + self.step)).sum(0)
@@ -249,7 +261,7 @@ class Trainer:
             if k is None:
                 raise ValueError("cache_prefix=True needs a frozen prefix, at least the embeddings: call "
                                  "mtst.freeze(model, 'embeddings', 'layers:0-1') (for example) first, or train without the cache")
-            make = lambda data: PrefixCache(model, data, k, progress=cfg.progress)  # noqa: E731
+            make = lambda data: PrefixCache(model, data, k, progress=cfg.progress and self.dist.is_main)  # noqa: E731
         self.cache = make(self.train_data)
         if self.validation:
             self.val_cache = make(self.validation)
@@ -335,7 +347,7 @@ class Trainer:
         self._call("on_train_begin")
         if cfg.cache_encoder or cfg.cache_prefix:
             self._build_caches()
-        bar = tqdm(self.schedule, desc="train", disable=not cfg.progress, leave=False)
+        bar = tqdm(self.schedule, desc="train", disable=not cfg.progress or not self.dist.is_main, leave=False)
         for task in bar:
             self.step += 1
             self._call("on_step_begin", self.step, task)
@@ -345,6 +357,9 @@ class Trainer:
             else:
                 loss = self._loss(task, self._next_indices(task))
                 loss.backward()
+            if self.dist.active:  # every process steps with the whole batch's gradient; the loss logged is the batch's
+                self.dist.average_gradients(p for g in self.optimizer.param_groups for p in g["params"])
+                loss = self.dist.mean(loss.detach())
             self._call("on_after_backward", self.step, task)
             if cfg.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_([p for g in self.groups for p in g["params"]], cfg.max_grad_norm, foreach=True)

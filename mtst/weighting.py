@@ -67,8 +67,8 @@ def uncertainty_summary(result, tail: float = 0.1) -> pd.DataFrame:
     """Where uncertainty weighting ended against where it was heading, per task: the learned weight exp(−s) at the
     last step; the weight that balances the task's recent loss L (exp(−s)·L + s/2 is lowest at exp(−s) = 1/(2L));
     and the summed rate of the updates before that step. Adam moves a scalar by about its rate per step while its
-    gradient keeps its sign, so |s| = |log weight| stays near or below that sum: a short run at a head's rate
-    leaves every weight near 1."""
+    gradient keeps its sign, so abs(s), the size of the log weight, stays near or below that sum: a short run at a
+    head's rate leaves every weight near 1."""
     h = result.curves()
     if "lr:loss_weights" not in h:
         raise ValueError("this run learned no loss weights: train with TrainConfig(weighting='uncertainty') to summarize them")

@@ -31,7 +31,7 @@ def test_pyproject_pins_agree_with_the_lock():
         name, version = line.split("==")
         lock[name.lower().replace("_", "-")] = version.split("+")[0]
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    deps = project["dependencies"] + project["optional-dependencies"]["test"]
+    deps = project["dependencies"] + project["optional-dependencies"]["test"] + project["optional-dependencies"]["site"]
     for dep in deps:
         name, version = dep.split("==")
         assert lock.get(name.lower()) == version, f"{name}: pyproject {version}, lock {lock.get(name.lower())}"

@@ -8,7 +8,8 @@ the tables made from them, and benchmarks. The teaching library (`mtst`) never i
 
 import importlib
 
-MODULES = ("bench", "bench_training", "docs", "experiments", "kept", "provenance", "results", "speed_tables", "store", "tables", "timing", "verdicts")
+MODULES = ("bench", "bench_scale", "bench_training", "docs", "experiments", "kept", "provenance", "results", "site", "speed_tables", "store",
+           "tables", "timing", "verdicts")
 
 
 def __getattr__(name: str):

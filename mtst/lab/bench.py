@@ -212,14 +212,15 @@ def _print_widgets(r: dict) -> None:
 
 def _benchmarks() -> dict:
     from . import bench_training as t
+    from .bench_scale import _print_processes, bench_processes
 
     return {"encode": (bench_encode, _print_encode), "heads": (bench_heads, _print_heads), "optim": (t.bench_optim, t._print_optim),
             "cache": (t.bench_cache, t._print_cache), "monitor": (t.bench_monitor, t._print_monitor),
             "poolings": (bench_poolings, _print_poolings), "prefix": (t.bench_prefix, t._print_prefix), "bucket": (t.bench_bucket, t._print_bucket),
-            "widgets": (bench_widgets, _print_widgets)}
+            "widgets": (bench_widgets, _print_widgets), "processes": (bench_processes, _print_processes)}
 
 
-NAMES = ("encode", "heads", "optim", "cache", "monitor", "poolings", "prefix", "bucket", "widgets")
+NAMES = ("encode", "heads", "optim", "cache", "monitor", "poolings", "prefix", "bucket", "widgets", "processes")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             kwargs.update(n=min(args.n, 1000), batch_size=args.batch_size)
         elif name == "cache":
             kwargs.update(size=args.size, batch_size=args.batch_size)
+        elif name == "processes":
+            kwargs.update(size=args.size, batch_size=args.batch_size, repeats=min(args.repeats, 2))
         elif name in ("prefix", "bucket"):
             kwargs.update(size=args.size, **({"epochs": args.epochs} if name == "prefix" else {"batch_size": min(args.batch_size, 16)}))
         else:

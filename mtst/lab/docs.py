@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from . import tables
-from .speed_tables import table_benchmarks, table_notebook_times, table_notebooks, table_verdicts
+from .speed_tables import table_benchmarks, table_notebook_times, table_notebooks, table_processes, table_verdicts
 from .store import ROOT
 
 SECTIONS = {
@@ -22,6 +22,7 @@ SECTIONS = {
     "notebook-times": table_notebook_times,
     "notebooks": table_notebooks,
     "verdicts": table_verdicts,
+    "processes": table_processes,
     "single-vs-multi": tables.table_single_vs_multi,
     "recipe-sweep": tables.table_recipe_sweep,
     "recipe-sweep-cpu": lambda: tables.table_recipe_sweep("cpu"),
@@ -44,7 +45,7 @@ SECTIONS = {
     "loss-weighting-cpu-bf16-full": lambda: tables.table_loss_weighting("cpu-bf16-full"),
 }
 
-PAGES = ("README.md", "docs/results.md", "docs/benchmarks.md")  # the files whose blocks are generated
+PAGES = ("README.md", "docs/results.md", "docs/benchmarks.md", "docs/scaling.md")  # the files whose blocks are generated
 
 
 def render(text: str) -> str:

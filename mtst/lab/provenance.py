@@ -21,6 +21,9 @@ def hardware() -> dict:
     info = {"cpu": cpu, "cpu_threads": torch.get_num_threads(), "torch": torch.__version__}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    if processes > 1:  # data-parallel under `accelerate launch` (mtst.distributed)
+        info["processes"] = processes
     return info
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import distributed
 from . import store
 from .experiments import EXPERIMENTS, SHARED_SETUP, UNITS
 from .kept import Resume
@@ -31,6 +32,8 @@ from .provenance import date_span
 
 
 def _finish(name: str, rows: list[dict], size: str, seeds: list[int], wall: float, notes: str, out: Path | None) -> None:
+    if not distributed.is_main_process():  # under `accelerate launch`, every process ran every run; one writes
+        return
     path = store.write(name, rows, size, seeds, wall, notes)
     print(f"wrote {path.relative_to(store.ROOT)}", flush=True)
     print(store.summarize(pd.read_csv(path)).to_string(index=False), flush=True)
@@ -211,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     show = args.progress if args.progress is not None else (sys.stderr.isatty() and args.jobs <= 1 and not args.part)
     os.environ["MTST_RESULTS_PROGRESS"] = "1" if show else "0"
     warnings.filterwarnings("ignore", message=".*truncated")
+    if distributed.current().active and (args.jobs > 1 or args.resume is not None):
+        p.error("under `accelerate launch` every run trains on all the processes together, one run at a time: drop --jobs "
+                "and --resume (or run them with plain python)")
     if args.part:  # a child process of --jobs: one experiment, one seed, rows to a JSON file
         rows = EXPERIMENTS[args.experiments[0]](args.size, args.seeds[0], args.unit)
         args.part.write_text(json.dumps(rows))

@@ -65,11 +65,37 @@ def table_benchmarks() -> str:
                    f"{runs['random']['total_s']:.0f} s ({r['padding_share']['random']:.0%} padding), bucketed by length "
                    f"{runs['bucketed']['total_s']:.0f} s ({r['padding_share']['bucketed']:.0%} padding): **{r['ratio_random_over_bucketed']:.2f}×**; test "
                    + "; ".join(f"{k} " + ", ".join(f"{t} {100 * v:.1f}" for t, v in runs[k]["test_scores"].items()) for k in ("random", "bucketed")))
+        elif r["benchmark"] == "processes":
+            res = (f"full fine-tuning, global batch {r['global_batch']}, `{r['size']}` data, {r['timed_steps']} timed steps: "
+                   + ", ".join(f"{k} ({r['threads'][k]} threads each) {v:.2f} steps/s" for k, v in r["steps_per_s"].items())
+                   + f": **{r['ratio_many_over_one']:.2f}×**")
         elif r["benchmark"] == "widgets":
             res = "; ".join(f"{k.replace('_', ' ')}: {1000 * v:.0f} ms (**{r['share_of_budget'][k]:.2f}×** the 1 s budget)" for k, v in r["median_s"].items())
         else:
             continue
         lines.append(f"| `{r['benchmark']}` ({path.name}) | {where} | {res}; commit `{r['commit']}`, {r['date'][:10]} |")
+    return "\n".join(lines)
+
+
+def table_processes() -> str:
+    """1 process against N under `accelerate launch` at the same global batch (results/bench_processes_*.json)."""
+    paths = sorted(store.RESULTS_DIR.glob("bench_processes_*.json"))
+    if not paths:
+        raise FileNotFoundError("no results/bench_processes_*.json")
+    lines = ["| machine | contender | threads each | steps/s | ratio to 1 process |", "|---|---|---|---|---|"]
+    for path in paths:
+        r = json.loads(path.read_text())
+        where = r["hardware"].get("gpu") if r["device"].startswith("cuda") else r["hardware"]["cpu"]
+        one = r["steps_per_s"]["1 process"]
+        for k, v in r["steps_per_s"].items():
+            lines.append(f"| {where} | {k} | {r['threads'][k]} | {v:.2f} | {v / one:.2f}× |")
+    r = json.loads(paths[-1].read_text())
+    lines += ["", f"Full fine-tuning, global batch {r['global_batch']}, `{r['size']}` data, {r['timed_steps']} timed steps after "
+              f"{r.get('warmup_steps', 3)}, medians of {r['repeats']} rounds in turn (`python -m mtst.lab.bench processes`); "
+              f"commit `{r['commit']}`, {r['date'][:10]}."]
+    many, rate = list(r["steps_per_s"].items())[-1]
+    lines[-1] += (f" In the {many} run, one all-reduce of the trained parameters' gradients ({r['allreduce_mib']:.0f} MiB) "
+                  f"took {1000 * r['allreduce_s']:.0f} ms of each {1000 / rate:.0f} ms step.")
     return "\n".join(lines)
 
 

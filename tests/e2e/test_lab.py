@@ -23,9 +23,6 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"]
 SHOTS = ROOT / "reports" / "screenshots"
 START_TIMEOUT_S = 90
 RUN_TIMEOUT_S = {"03_freezing_scenarios.ipynb": 480, "01_sentence_encoder.ipynb": 300, "04_layerwise_lr.ipynb": 480}
@@ -124,20 +121,6 @@ def test_make_lab_listens_on_localhost_only_and_needs_the_token(lab):
     assert _get(f"{base}/api/kernels?token={token}") == 200
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install -y chromium`; `make e2e` does it)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 def _kernel_state(lab, name: str) -> str:
     """The server's view of the notebook's kernel (idle, busy, starting, dead, ...), from the sessions API."""
     base, token, _, _ = lab
@@ -228,6 +211,19 @@ def _assert_no_errors(page, name: str) -> None:
     assert errors.count() == 0, f"{name}: error output in the notebook:\n{errors.first.inner_text()[:2000]}"
 
 
+def _assert_figures_drawn(page, name: str) -> None:
+    """Plots came out as images that the browser decoded and laid out, none as a `<Figure size ...>` line of text."""
+    assert "<Figure size" not in page.locator(".jp-Notebook").inner_text(), f"{name}: a figure printed as text"
+    images = page.locator(".jp-OutputArea-output img")
+    assert images.count() >= 1, f"{name}: no figure drawn as an image after Run All"
+    for i in range(images.count()):
+        img = images.nth(i)
+        img.scroll_into_view_if_needed()
+        box = img.bounding_box()
+        assert img.is_visible() and box and box["width"] > 0 and box["height"] > 0, f"{name}: figure {i} is not laid out"
+        assert img.evaluate("im => im.complete && im.naturalWidth") > 0, f"{name}: figure {i} did not decode"
+
+
 def _until(predicate, seconds: float, message) -> None:
     """Poll predicate until it holds; fail with message() after `seconds`."""
     deadline = time.monotonic() + seconds
@@ -250,6 +246,7 @@ def test_freezing_notebook_runs_and_its_panel_responds(lab, browser):
     name = "03_freezing_scenarios.ipynb"
     page = _run_notebook(browser, lab, name)
     _assert_no_errors(page, name)
+    _assert_figures_drawn(page, name)
     panel = page.locator(".mtst-freeze-panel")
     panel.scroll_into_view_if_needed()
     before = _readout_count(page)
