@@ -10,6 +10,7 @@ from . import (  # noqa: E402, F401
     cache,
     claims,
     diagnostics,
+    distributed,
     evaluation,
     precision,
     probes,
