@@ -616,3 +616,26 @@ def test_a_resumed_grid_says_where_and_when_its_runs_were_kept():
     assert note == "cpu; resumed: 2 of 3 runs were made by an earlier call (results/kept/cpu-bf16-full, kept 2026-12-03 to 2026-12-04)"
     elsewhere = results._resumed_note("cpu", runs, 2, Path("/scratch/someone/grid-folder"))
     assert "(grid-folder, kept" in elsewhere and "/scratch" not in elsewhere  # outside the checkout: its name only
+
+
+def test_unknown_units_are_refused_before_anything_runs(capsys):
+    from mtst.lab import results
+
+    with pytest.raises(SystemExit):
+        results.main(["--size", "ci", "--experiments", "freezing", "--units", "full"])
+    err = capsys.readouterr().err
+    assert "unknown units ['full'] for ['freezing']" in err and "e_full_finetune" in err
+
+
+def test_under_several_processes_jobs_and_resume_are_refused(monkeypatch, capsys, tmp_path):
+    from types import SimpleNamespace
+
+    from mtst import distributed
+    from mtst.lab import results
+
+    monkeypatch.setattr(distributed, "current", lambda: distributed.Distributed(SimpleNamespace(num_processes=2, process_index=0)))
+    for extra in (["--jobs", "2"], ["--resume", str(tmp_path)]):
+        with pytest.raises(SystemExit):
+            results.main(["--size", "ci", "--experiments", "freezing", "--units", "e_full_finetune", *extra])
+        assert "under `accelerate launch` every run trains on all the processes together" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

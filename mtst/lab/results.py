@@ -187,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         for path in render_all():
             print(f"rendered {path.relative_to(store.ROOT)}")
         return 0
+    unknown = [u for u in args.units or [] if not any(u in UNITS.get(name, []) for name in args.experiments)]
+    if unknown:
+        p.error(f"unknown units {unknown} for {args.experiments}; units: " + "; ".join(f"{n}: {' '.join(UNITS[n])}" for n in args.experiments if n in UNITS))
+    if distributed.current().active and (args.jobs > 1 or args.resume is not None):
+        p.error("under `accelerate launch` every run trains on all the processes together, one run at a time: drop --jobs "
+                "and --resume (or run them with plain python)")
     if args.tag is not None and not args.merge:
         p.error("--tag names the file that --merge writes: pass --merge DIR... with it")
     if args.resume is not None and args.merge:
@@ -214,9 +220,6 @@ def main(argv: list[str] | None = None) -> int:
     show = args.progress if args.progress is not None else (sys.stderr.isatty() and args.jobs <= 1 and not args.part)
     os.environ["MTST_RESULTS_PROGRESS"] = "1" if show else "0"
     warnings.filterwarnings("ignore", message=".*truncated")
-    if distributed.current().active and (args.jobs > 1 or args.resume is not None):
-        p.error("under `accelerate launch` every run trains on all the processes together, one run at a time: drop --jobs "
-                "and --resume (or run them with plain python)")
     if args.part:  # a child process of --jobs: one experiment, one seed, rows to a JSON file
         rows = EXPERIMENTS[args.experiments[0]](args.size, args.seeds[0], args.unit)
         args.part.write_text(json.dumps(rows))
