@@ -6,7 +6,7 @@ import warnings
 import pandas as pd
 import pytest
 import torch
-from conftest import short_config
+from helpers import short_config
 
 import mtst
 from mtst import claims, scenarios

@@ -1,5 +1,5 @@
 """The site's assembly (mtst.lab.site): what it refuses to build from, the API page, widgets made static. The built
-site itself is read in a browser by tests/e2e/test_site.py."""
+site itself is read in a browser by tests/e2e/test_site_browser.py."""
 
 from __future__ import annotations
 

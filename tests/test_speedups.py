@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import short_config
+from helpers import short_config
 
 import mtst
 from mtst import runcache
