@@ -79,7 +79,25 @@ def main(out: Path) -> None:
     record["pcgrad_losses"] = result.curves().loss.tolist()
     record["pcgrad_trained"] = _digest(list(model.named_parameters()))
 
-    # 3. A global batch that does not divide among the processes.
+    # 3. Gradual unfreezing (layers join the optimizer mid-run), learned uncertainty weights, the gradient monitor.
+    model = _model(data)
+    unfreezing, monitor = mtst.GradualUnfreezing(every=2), mtst.GradientMonitor()
+    result = mtst.train(model, data, replace(cfg, steps=6, weighting="uncertainty"), callbacks=[unfreezing, monitor], run_cache=False)
+    history = result.curves()
+    record["unfreezing_losses"] = history.loss.tolist()
+    record["unfreezing_weights"] = history[[c for c in history if c.startswith("weight:")]].values.tolist()
+    record["unfreezing_log"] = [list(x) for x in unfreezing.log]
+    record["grad_norms"] = monitor.frame().grad_norm.tolist()
+    record["unfreezing_trained"] = _digest(list(model.named_parameters()))
+
+    # 4. The whole encoder frozen and cached: the heads train on its outputs.
+    model = _model(data)
+    mtst.freeze(model, "encoder")
+    result = mtst.train(model, data, replace(cfg, steps=4, cache_encoder=True), validation=val, run_cache=False)
+    record["cached_losses"] = result.curves().loss.tolist()
+    record["cached_validation"] = result.curves("validation")[["step", "task", "score"]].to_dict("records")
+
+    # 5. A global batch that does not divide among the processes.
     try:
         mtst.Trainer(model, data, replace(cfg, batch_size=7))
         record["odd_batch"] = "accepted"

@@ -52,7 +52,7 @@ def test_two_processes_ran(runs):
 
 def test_every_step_has_the_loss_of_one_process_with_the_whole_batch(runs):
     single, ranks, _ = runs
-    for key in ("losses", "pcgrad_losses"):
+    for key in ("losses", "pcgrad_losses", "unfreezing_losses", "cached_losses"):
         for r in ranks:
             assert len(r[key]) == len(single[key])
             np.testing.assert_allclose(r[key], single[key], rtol=0, atol=LOSS_TOLERANCE, err_msg=key)
@@ -61,8 +61,17 @@ def test_every_step_has_the_loss_of_one_process_with_the_whole_batch(runs):
 def test_validation_and_test_scores_count_every_example_once(runs):
     single, ranks, _ = runs
     for r in ranks:
-        assert r["validation"] == single["validation"]
+        assert r["validation"] == single["validation"] and r["cached_validation"] == single["cached_validation"]
         assert r["test_scores"] == single["test_scores"]
+
+
+def test_gradual_unfreezing_uncertainty_weights_and_the_monitor_see_the_whole_batch(runs):
+    single, ranks, _ = runs
+    assert single["unfreezing_log"] and all(r["unfreezing_log"] == single["unfreezing_log"] for r in ranks)
+    for r in ranks:
+        np.testing.assert_allclose(r["unfreezing_weights"], single["unfreezing_weights"], rtol=0, atol=LOSS_TOLERANCE)
+        np.testing.assert_allclose(r["grad_norms"], single["grad_norms"], rtol=1e-4, atol=1e-6)
+    assert ranks[0]["unfreezing_trained"] == ranks[1]["unfreezing_trained"]
 
 
 def test_both_processes_hold_the_same_weights_and_the_frozen_ones_never_move(runs):
