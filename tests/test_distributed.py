@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,18 +12,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from helpers import free_port
 
 from mtst.distributed import SINGLE, Distributed
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "distributed_run.py"
 LOSS_TOLERANCE = 1e-5  # absolute, per step: the same sums added in another order (two processes' halves, then their mean)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(cmd: list[str], out: Path) -> None:
@@ -40,7 +34,7 @@ def runs(tmp_path_factory):
     _run([sys.executable, str(SCRIPT)], one)
     accelerate = str(Path(sys.executable).parent / "accelerate")
     _run([accelerate, "launch", "--config_file", str(ROOT / "docs" / "accelerate" / "cpu_2_processes.yaml"),
-          "--main_process_port", str(_free_port()), str(SCRIPT)], two)
+          "--main_process_port", str(free_port()), str(SCRIPT)], two)
     load = lambda p: json.loads(p.read_text())  # noqa: E731
     return load(one / "rank0.json"), [load(two / "rank0.json"), load(two / "rank1.json")], two
 

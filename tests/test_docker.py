@@ -9,11 +9,10 @@ import secrets
 import shutil
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import http_status
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,14 +35,6 @@ def image():
     return IMAGE
 
 
-def _get(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
 def test_jupyterlab_asks_for_its_token_and_does_not_run_as_root(image):
     name = f"mtst-test-{secrets.token_hex(4)}"
     try:
@@ -59,9 +50,9 @@ def test_jupyterlab_asks_for_its_token_and_does_not_run_as_root(image):
         assert m, f"no URL with a token in the log within 90 s:\n{logs.stderr[-2000:]}"
         token = m.group(1)
         base = f"http://127.0.0.1:{port}"
-        assert _get(f"{base}/api/kernels") == 403
-        assert _get(f"{base}/api/kernels?token=wrong{token}") == 403
-        assert _get(f"{base}/api/kernels?token={token}") == 200
+        assert http_status(f"{base}/api/kernels") == 403
+        assert http_status(f"{base}/api/kernels?token=wrong{token}") == 403
+        assert http_status(f"{base}/api/kernels?token={token}") == 200
         processes = docker("top", name, "-eo", "pid,uid,args").stdout.splitlines()[1:]
         assert processes and all(line.split()[1] == "1000" for line in processes), processes
         assert docker("exec", name, "pwd").stdout.strip() == "/home/mtst/mtst/notebooks"

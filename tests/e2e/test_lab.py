@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import free_port, http_status
 
 pytestmark = pytest.mark.e2e
 
@@ -37,12 +38,6 @@ LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -64,14 +59,6 @@ def _listening_addresses(port: int) -> set[str]:
     return found
 
 
-def _get(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """`make lab` on a free port with a known token; yields (base_url, token, port, log_path); always shut down."""
@@ -80,7 +67,7 @@ def lab(tmp_path_factory):
     for rel, value in LAB_SETTINGS.items():
         (settings / rel).parent.mkdir(parents=True, exist_ok=True)
         (settings / rel).write_text(json.dumps(value))
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     # The notebooks run as a user runs them: with the run cache (the unit tests' conftest turns it off for themselves).
     env = {k: v for k, v in os.environ.items() if k != "MTST_RUN_CACHE"}
     env = {**env, "JUPYTER_TOKEN": token, "JUPYTERLAB_SETTINGS_DIR": str(settings),
@@ -95,7 +82,7 @@ def lab(tmp_path_factory):
             if proc.poll() is not None:
                 pytest.fail(f"`make lab` exited with code {proc.returncode} before answering:\n{(tmp / 'lab.log').read_text()[-3000:]}")
             try:
-                if _get(f"{base}/api/status?token={token}") == 200:
+                if http_status(f"{base}/api/status?token={token}") == 200:
                     break
             except OSError:
                 pass
@@ -116,9 +103,9 @@ def test_make_lab_listens_on_localhost_only_and_needs_the_token(lab):
     base, token, port, _ = lab
     addresses = _listening_addresses(port)
     assert addresses and addresses <= {"127.0.0.1", "::1"}, f"JupyterLab listens on {addresses}, expected localhost only"
-    assert _get(f"{base}/api/kernels") == 403
-    assert _get(f"{base}/api/kernels?token=wrong{token}") == 403
-    assert _get(f"{base}/api/kernels?token={token}") == 200
+    assert http_status(f"{base}/api/kernels") == 403
+    assert http_status(f"{base}/api/kernels?token=wrong{token}") == 403
+    assert http_status(f"{base}/api/kernels?token={token}") == 200
 
 
 def _kernel_state(lab, name: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from helpers import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -33,9 +33,7 @@ def site():
     """The site on a free localhost port; yields its base URL."""
     if not (HTML / "index.html").exists():
         pytest.fail(f"{HTML.relative_to(ROOT)}/index.html is missing: run `make site` (`make e2e` does it first)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "-d", str(HTML)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
