@@ -57,6 +57,9 @@ LR_SCHEMES: dict[str, LRScheme] = {s.name: s for s in (
     LRScheme("decay_0.8", "layer-wise decay ξ=0.8, top 1e-4, heads 1e-3", 1e-4, 1e-3, 0.8),
     LRScheme("decay_0.65", "layer-wise decay ξ=0.65, top 1e-4, heads 1e-3", 1e-4, 1e-3, 0.65),
     LRScheme("too_high_1e-3", "one rate everywhere, 1e-3: too high for a pretrained encoder", 1e-3, 1e-3),
+    # The 2×2 that separates decay from the heads' rate: decay_0.9 and uniform_1e-4 differ in both, these in one each.
+    LRScheme("uniform_1e-4_heads_1e-3", "the decay schemes' control: encoder 1e-4 at every depth, heads 1e-3", 1e-4, 1e-3),
+    LRScheme("decay_0.9_heads_1e-4", "layer-wise decay ξ=0.9 from 1e-4 at the top, heads 1e-4", 1e-4, 1e-4, 0.9),
 )}
 
 
