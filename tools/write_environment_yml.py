@@ -23,7 +23,14 @@ def render() -> str:
         "  - pip",
         "  - pip:",
     ]
-    lines += [f"      - {p}" for p in pins(ROOT / "requirements.lock")]
+    # torch: the CPU build, as tools/setup_venv.sh installs it: 2.13.0+cpu from PyTorch's CPU index on Linux (PyPI's
+    # Linux torch is the CUDA build), PyPI's 2.13.0 on macOS. Every other pin comes from PyPI as in the lock.
+    lines.append("      - --extra-index-url https://download.pytorch.org/whl/cpu")
+    for p in pins(ROOT / "requirements.lock"):
+        if p.startswith("torch=="):
+            lines += [f'      - {p}+cpu ; sys_platform == "linux"', f'      - {p} ; sys_platform == "darwin"']
+        else:
+            lines.append(f"      - {p}")
     return "\n".join(lines) + "\n"
 
 

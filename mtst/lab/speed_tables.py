@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-
 from . import store
 from .provenance import date_span
 
@@ -12,7 +10,7 @@ from .provenance import date_span
 def table_benchmarks() -> str:
     lines = ["| benchmark | machine | result |", "|---|---|---|"]
     for path in sorted(store.RESULTS_DIR.glob("bench_*.json")):
-        r = json.loads(path.read_text())
+        r = store.read_json(path)
         hw = r["hardware"]
         if r.get("device", "cpu").startswith("cuda"):
             where = hw.get("gpu")
@@ -84,12 +82,12 @@ def table_processes() -> str:
         raise FileNotFoundError("no results/bench_processes_*.json")
     lines = ["| machine | contender | threads each | steps/s | ratio to 1 process |", "|---|---|---|---|---|"]
     for path in paths:
-        r = json.loads(path.read_text())
+        r = store.read_json(path)
         where = r["hardware"].get("gpu") if r["device"].startswith("cuda") else r["hardware"]["cpu"]
         one = r["steps_per_s"]["1 process"]
         for k, v in r["steps_per_s"].items():
             lines.append(f"| {where} | {k} | {r['threads'][k]} | {v:.2f} | {v / one:.2f}× |")
-    r = json.loads(paths[-1].read_text())
+    r = store.read_json(paths[-1])
     lines += ["", f"Full fine-tuning, global batch {r['global_batch']}, `{r['size']}` data, {r['timed_steps']} timed steps after "
               f"{r.get('warmup_steps', 3)}, medians of {r['repeats']} rounds in turn (`python -m mtst.lab.bench processes`); "
               f"commit `{r['commit']}`, {r['date'][:10]}."]
@@ -103,7 +101,7 @@ def table_notebook_times() -> str:
     """Each notebook's run time per machine, from tools/time_notebooks.py's results/notebooks_<machine>.json."""
     runs = []
     for path in sorted(store.RESULTS_DIR.glob("notebooks_*.json")):
-        r = json.loads(path.read_text())
+        r = store.read_json(path)
         hw = r["hardware"]
         gpu = any(n.get("cuda") for n in r["notebooks"])
         runs.append((hw["gpu"] if gpu else f"{hw['cpu']}, {hw['cpu_threads']} threads", r, gpu))
@@ -170,9 +168,9 @@ NOTEBOOKS = {  # what each notebook teaches, for the README's notebook table
 def table_notebooks() -> str:
     """The README's notebook table: what each teaches and how long it runs on a 2-core CPU, cold and warm at the
     default size (results/notebooks_cpu_demo.json) and at ci (results/notebooks_cpu.json)."""
-    demo = json.loads((store.RESULTS_DIR / "notebooks_cpu_demo.json").read_text())
+    demo = store.read_json(store.RESULTS_DIR / "notebooks_cpu_demo.json")
     ci_path = store.RESULTS_DIR / "notebooks_cpu.json"
-    ci = {n["notebook"]: n for n in json.loads(ci_path.read_text())["notebooks"]} if ci_path.exists() else {}
+    ci = {n["notebook"]: n for n in store.read_json(ci_path)["notebooks"]} if ci_path.exists() else {}
     timed = {n["notebook"]: n for n in demo["notebooks"]}
     lines = ["| notebook | what you learn | default size: cold | warm | `ci` |", "|---|---|---|---|---|"]
     for name, what in NOTEBOOKS.items():

@@ -122,6 +122,47 @@ def merge(experiment: str, sources: list[Path], tag: str | None = None) -> Path:
     return csv
 
 
+class DamagedResults(ValueError):
+    """A results file that cannot be read as one: refused, naming the file and the command that makes it again."""
+
+
+def _remake(path: Path) -> str:
+    """How to get a results file back: from git if it is committed, or by the command that writes it."""
+    rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    stem = path.name.split(".")[0]
+    if stem in EXPERIMENTS:
+        how = f"python -m mtst.lab.results --experiments {stem} --size full"
+    elif stem.startswith("bench_"):
+        how = f"python -m mtst.lab.bench {stem.split('_')[1]}"
+    elif stem.startswith("notebooks_") or stem == "verdicts":
+        how = "python tools/time_notebooks.py --size demo --cold-warm --verdicts --json results/notebooks_cpu_demo.json"
+    else:
+        how = "the command its provenance names"
+    return f"`git checkout -- {rel}` restores the committed file; {how} measures it again"
+
+
+def read_json(path: Path) -> dict:
+    """A results file's JSON, or DamagedResults saying which file and how to make it again."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise DamagedResults(f"results file {path} cannot be read ({type(e).__name__}: {e}); {_remake(Path(path))}") from None
+
+
+def read_csv(path: Path, columns=COLUMNS) -> pd.DataFrame:
+    """A results CSV with its columns and numeric values, or DamagedResults saying which file and how to make it again."""
+    try:
+        df = pd.read_csv(path)
+        missing = [c for c in columns if c not in df]
+        if missing:
+            raise ValueError(f"columns {missing} are missing")
+        if "value" in columns and not pd.api.types.is_numeric_dtype(df["value"]):
+            raise ValueError("the value column is not numeric")
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as e:
+        raise DamagedResults(f"results file {path} cannot be read ({type(e).__name__}: {e}); {_remake(Path(path))}") from None
+    return df
+
+
 def _path(experiment: str, tag: str | None = None) -> Path:
     return RESULTS_DIR / (f"{experiment}.{tag}.csv" if tag else f"{experiment}.csv")
 
@@ -132,6 +173,30 @@ def load(experiment: str, tag: str | None = None) -> tuple[pd.DataFrame, dict]:
     csv = _path(experiment, tag)
     if tag and not csv.exists() and (RESULTS_DIR / "kept" / tag).is_dir():
         return load_kept(RESULTS_DIR / "kept" / tag, experiment, label=f"results/kept/{tag}")
-    return pd.read_csv(csv), json.loads(csv.with_suffix(".json").read_text())
+    return read_csv(csv), read_json(csv.with_suffix(".json"))
 
 
+
+
+# A grid's control, run later (at another commit, on the same recipe and machine) and kept in a file of its own: read
+# beside the grid. layerwise_lr's control is the uniform encoder rate with the decay schemes' heads' rate.
+CONTROLS = {("layerwise_lr", "cpu-bf16-full"): "cpu-bf16-control"}
+
+
+def load_with_control(experiment: str, tag: str | None = None) -> tuple[pd.DataFrame, dict, dict | None]:
+    """An experiment's results file joined with its control's runs where a control file (or its kept runs) exists:
+    (rows, provenance, the control's provenance or None). Refused unless both ran the same size, recipe and machine."""
+    df, prov = load(experiment, tag)
+    ctag = CONTROLS.get((experiment, tag))
+    if ctag is None or not (_path(experiment, ctag).exists() or any((RESULTS_DIR / "kept" / ctag).glob(f"{experiment}.seed*.json"))):
+        return df, prov, None
+    cdf, cprov = load(experiment, ctag)
+    for key in ("size", "config"):
+        if cprov[key] != prov[key]:
+            raise ValueError(f"{experiment}.{ctag} ran another {key} than {experiment}.{tag}: it cannot be its control")
+    if cprov["hardware"].get("cpu") != prov["hardware"].get("cpu") or cprov["hardware"].get("gpu") != prov["hardware"].get("gpu"):
+        raise ValueError(f"{experiment}.{ctag} ran on other hardware than {experiment}.{tag}: it cannot be its control")
+    clash = set(cdf.setting) & set(df.setting)
+    if clash:
+        raise ValueError(f"{experiment}.{ctag} repeats settings of {experiment}.{tag}: {sorted(clash)}")
+    return pd.concat([df, cdf], ignore_index=True), prov, cprov

@@ -15,6 +15,7 @@ import re
 import pandas as pd
 
 from .. import claims
+from . import store
 from .store import RESULTS_DIR, load
 
 PATH = RESULTS_DIR / "verdicts.json"
@@ -113,7 +114,7 @@ def record(tables: dict[str, pd.DataFrame], size: str, seed: int, notebooks: dic
 
 def table() -> str:
     """The docs' table: the default size's verdicts (results/verdicts.json) against the full-size ones."""
-    rec = json.loads(PATH.read_text())
+    rec = store.read_json(PATH)
     lines = ["| claim | at the default size (notebook run) | at full size (3 seeds) | same | why they differ |", "|---|---|---|---|---|"]
     for e in rec["claims"]:
         same = "—" if e["full_short"] == "not measured" else ("yes" if e["agree"] else "no")

@@ -1,12 +1,14 @@
-"""What the browser tests share: Debian's headless Chromium, driven by Playwright."""
+"""What the browser tests share: a headless Chromium (Debian's, else Playwright's own), driven by Playwright."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+import shutil
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
+# MTST_CHROMIUM, else Debian's chromium on PATH, else Playwright's own Chromium (`make e2e` gets one: tools/need_chromium.sh).
+CHROMIUM = os.environ.get("MTST_CHROMIUM") or shutil.which("chromium")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -15,10 +17,12 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
 def browser():
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install -y chromium`; `make e2e` does it)")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        try:
+            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        except Exception as e:  # noqa: BLE001 - any failure to start: say how to get a browser
+            which = CHROMIUM or "Playwright's own"
+            pytest.fail(f"no Chromium starts ({which}: {e}); run `make e2e` (tools/need_chromium.sh gets one)")
         try:
             yield b
         finally:
