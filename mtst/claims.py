@@ -12,6 +12,7 @@ import pandas as pd
 from .data import TASKS
 from .scenarios import FREEZE_SCENARIOS, SWEEP_SCENARIOS, score_table
 
+CONTROL = "uniform_1e-4_heads_1e-3"  # decay's control: the same top rate at every depth, the same heads' rate
 LR_CLAIMS = {  # the brief's learning-rate claims, paraphrased as in CLAIMS.md
     "L1": "Pretrained layers want ~1e-5, heads ~1e-4.",
     "L2": "The backbone adapts slowly while heads adapt fast.",
@@ -67,9 +68,10 @@ def freezing_claims(grid: pd.DataFrame, sweep: pd.DataFrame, drift: pd.DataFrame
          _verdict(bool(gap_mid >= -1.0)) if gap_mid >= -1.0 or gap_large < gap_mid else _verdict(False)),
         ("F3", "Freezing one head keeps that task's performance while the others train (with monitoring).",
          f"{task} head frozen" + (f", bit-identical: {drift.attrs['head_unchanged']}" if "head_unchanged" in drift.attrs else "")
-         + f"; its validation score moved {d_end:+.1f} pts (lowest {d_low:+.1f}) as the encoder trained on the other tasks "
-         f"(control, encoder frozen too: {c_end:+.1f} pts)",
-         _verdict(abs(d_end) <= 1.0) if abs(d_end) <= 1.0 else "not supported here: a frozen head does not protect its task when the shared encoder moves"),
+         + f"; its validation score moved {d_end:+.1f} pts (lowest {d_low:+.1f}) as the encoder trained on the other tasks"
+         + (f" and moved {100 * drift.encoder_moved.iloc[-1]:.2f}% of its weight norm" if "encoder_moved" in drift else "")
+         + f" (control, encoder frozen too: {c_end:+.1f} pts)",
+         _verdict(abs(d_end) <= 1.0)),
         ("F4", "Freeze lower layers, fine-tune upper ones, train heads from scratch.",
          "k frozen lower layers → mean score: " + ", ".join(f"k={k}: {v:.1f}" for k, v in sorted(k_scores.items())) + f"; gradual unfreezing {g:.1f}",
          _verdict(best_k is not None and 0 < best_k < 6) if best_k is not None else "partly"),
@@ -162,9 +164,7 @@ def lr_claims(table: pd.DataFrame, grads: dict[str, pd.DataFrame], forget: dict[
          f"mean test score: two-rate {two:.1f}, uniform 1e-5 {lo:.1f}, uniform 1e-4 {hi:.1f}; forgetting (1−CKA, mean over layers, %): "
          + ", ".join(f"{k} {v:.1f}" for k, v in fg.items()),
          _verdict(bool(two >= max(lo, hi)))),
-        ("L2", LR_CLAIMS["L2"],
-         f"update/weight ratio of embeddings+layer 0 relative to layer 5: {up_l:.2f} with {layerwise}, {up_u:.2f} with {uniform}",
-         _verdict(bool(up_l < up_u))),
+        _l2_live(table, forget, layerwise, up_l, up_u, uniform),
         ("L3", LR_CLAIMS["L3"],
          f"{task} head rate raised ({boosted}): {task} {d_task:+.1f} pts; " + ", ".join(f"{t} {v:+.1f}" for t, v in d_others.items()),
          _verdict(bool(d_task > 0 and all(abs(v) <= abs(d_task) for v in d_others.values())))),
@@ -176,20 +176,62 @@ def lr_claims(table: pd.DataFrame, grads: dict[str, pd.DataFrame], forget: dict[
           f"{c_l.conflict_share.mean():.0%} with {layerwise}; mean cosine {c_u.mean_cosine.mean():+.2f} vs {c_l.mean_cosine.mean():+.2f}")
          if c_u is not None and c_l is not None else "not measured",
          _verdict(bool(c_l.conflict_share.mean() < c_u.conflict_share.mean())) if c_u is not None and c_l is not None else "partly"),
-        ("L6", LR_CLAIMS["L6"],
-         f"best scheme {best} ({m[best]:.1f}); steps to reach 95% of the best final validation score: "
-         + ", ".join(f"{k} {v if v is not None else 'never'}" for k, v in steps.items()),
-         _verdict(bool(best.startswith("decay")))),
+        _l6_live(m, steps, layerwise, uniform, best),
     ]
     return pd.DataFrame(rows, columns=["claim", "the brief says", "this run measured", "verdict"]).set_index("claim")
 
 
+CONTROL = "uniform_1e-4_heads_1e-3"  # decay's control: the same top rate at every depth, the same heads' rate
+
+
+def _l2_live(table: pd.DataFrame, forget: dict, decay: str, up_l: float, up_u: float, uniform: str) -> tuple:
+    """L2 by outcome, against the control that differs from decay in the decay alone: does the backbone move less low
+    down (forgetting of the embeddings and layer 0), and does every task score at or above the control? The update
+    ratio is shown as the mechanism (decay lowers the lower layers' rate, so it falls by construction), not as the verdict."""
+    mechanism = f"mechanism: update/weight ratio of embeddings+layer 0 relative to layer 5, {up_l:.2f} with {decay}, {up_u:.2f} with {uniform}"
+    if CONTROL not in table.index or CONTROL not in forget:
+        return ("L2", LR_CLAIMS["L2"], f"no {CONTROL} run here, so no control for decay; {mechanism}", "not measured")
+    low = {k: forget[k][forget[k].layer.isin(["embeddings", "layer_0"])].forgetting.mean() * 100 for k in (decay, CONTROL)}
+    tasks = [t for t in TASKS if t in table]
+    d = {t: table.loc[decay, t] - table.loc[CONTROL, t] for t in tasks}
+    slow, every = low[decay] < low[CONTROL], all(v >= 0 for v in d.values())
+    return ("L2", LR_CLAIMS["L2"],
+            f"{decay} − {CONTROL}: forgetting of the embeddings and layer 0 {low[decay] - low[CONTROL]:+.1f} pts; test score per task: "
+            + ", ".join(f"{t} {v:+.1f}" for t, v in d.items()) + f"; {mechanism}",
+            f"slow backbone: {_verdict(bool(slow))} (1 seed); every task at or above the control: {_verdict(bool(every))} (1 seed)")
+
+
+def _l6_live(m: pd.Series, steps: dict, decay: str, uniform: str, best: str) -> tuple:
+    """L6 against the control (decay alone), both halves: the score, and the steps to 95% of the best final validation score."""
+    to = ", ".join(f"{k} {v if v is not None else 'never'}" for k, v in steps.items())
+    if CONTROL not in m:
+        return ("L6", LR_CLAIMS["L6"], f"best scheme {best} ({m[best]:.1f}); no {CONTROL} run here, so a gain of decay over {uniform} "
+                f"cannot be told from the heads' higher rate; steps to 95% of the best final validation score: {to}", "not measured")
+    never = 10**9
+    faster = (steps.get(decay) or never) < (steps.get(CONTROL) or never)
+    return ("L6", LR_CLAIMS["L6"],
+            f"mean test score, {decay} − {CONTROL} (decay alone): {m[decay] - m[CONTROL]:+.1f} pts; the heads' rate alone, {CONTROL} − "
+            f"{uniform}: {m[CONTROL] - m[uniform]:+.1f} pts; steps to 95% of the best final validation score: {to}",
+            f"score: {_verdict(bool(m[decay] > m[CONTROL]))} (1 seed); speed: {_verdict(bool(faster))} (1 seed)")
+
+
 def _on_seeds(ok: pd.Series) -> str:
-    """A verdict over seeds: each entry says whether the claim held on that seed's paired runs."""
+    """A verdict over seeds, as a tally of the seeds' own verdicts: each entry says whether the claim held on that
+    seed's paired runs. Never a majority: a split says how many seeds went each way."""
     n, k = len(ok), int(ok.sum())
     if n == 1:
         return _verdict(bool(k)) + " (1 seed)"
-    return {n: f"supported on every seed ({n})", 0: f"not supported on any seed ({n})"}.get(k, f"partly: on {k} of {n} seeds")
+    return {n: f"supported on every seed ({n})", 0: f"not supported on any seed ({n})"}.get(k, f"supported on {k} of {n} seeds, not on {n - k}")
+
+
+def too_close(d: pd.Series) -> bool:
+    """A paired gap inside its own seed spread (|mean| ≤ std over seeds): no seed count can call it."""
+    return len(d) > 1 and abs(d.mean()) <= d.std(ddof=1)
+
+
+def _called(ok: pd.Series, d: pd.Series) -> str:
+    """The tally, and "too close to call" beside it when the gap is inside the seed spread."""
+    return _on_seeds(ok) + (" — too close to call: the gap is inside the seed spread" if too_close(d) else "")
 
 
 def paired_gap(d: pd.Series) -> str:
@@ -200,15 +242,21 @@ def paired_gap(d: pd.Series) -> str:
 
 
 def layerwise_claims(df: pd.DataFrame, boost: tuple[str, str, str] = ("decay_0.9", "decay_0.9+ner_head×10", "ner"),
-                     uniform: str = "uniform_1e-4") -> pd.DataFrame:
-    """L1, L3 and L6 against a layerwise_lr results frame (`results.load("layerwise_lr", tag)[0]`). Two schemes are
-    compared seed by seed, on the seeds both ran (a seed fixes the heads' initialisation and the data order), so
-    the verdict says on how many seeds a claim held, not whether two means differ."""
+                     uniform: str = "uniform_1e-4", decay: str = "decay_0.9", control: str = CONTROL) -> pd.DataFrame:
+    """L1, L2, L3 and L6 against a layerwise_lr results frame (`results.load("layerwise_lr", tag)[0]`, with the control's
+    runs joined where they are in another file). Two schemes are compared seed by seed, on the seeds both ran (a seed
+    fixes the heads' initialisation and the data order), so each verdict is a per-seed tally.
+
+    Decay is read against `control`, which differs from it in the decay alone (uniform_1e-4 also differs in the heads'
+    rate, 1e-4 against 1e-3): L2 by outcome (forgetting low in the encoder, and every task's score), L6 by score and by
+    steps to 95% of a run's own best validation score, both halves shown."""
     sc = df[df.metric == "score"].pivot_table(index=["setting", "seed"], columns="task", values="value").mul(100)
     sc["mean"] = sc[[t for t in TASKS if t in sc]].mean(axis=1)
-    low = df[df.metric.isin(["forgetting:embeddings", "forgetting:layer_0"])].groupby("setting").value.mean().mul(100)
+    low_runs = df[df.metric.isin(["forgetting:embeddings", "forgetting:layer_0"])].groupby(["setting", "seed"]).value.mean().mul(100)
+    low = low_runs.groupby(level="setting").mean()
     steps = df[df.metric == "steps_to_95pct_own_best"].set_index(["setting", "seed"]).value
     s95 = steps.groupby(level="setting", sort=False).mean()
+    ran = set(sc.index.get_level_values("setting"))
 
     def diff(a: str, b: str, col: str = "mean") -> pd.Series:  # b − a, per seed both ran
         return (sc.loc[b, col] - sc.loc[a, col]).dropna()
@@ -217,20 +265,54 @@ def layerwise_claims(df: pd.DataFrame, boost: tuple[str, str, str] = ("decay_0.9
     base, boosted, task = boost
     d_task = diff(base, boosted, task)
     d_others = {t: diff(base, boosted, t) for t in TASKS if t in sc and t != task}
-    decays = sorted((k for k in s95.index if k.startswith("decay_") and "+" not in k), key=lambda k: -float(k.split("_")[1]))  # ξ falling
-    d_decay = {k: diff(uniform, k) for k in decays}
-    best = max(d_decay, key=lambda k: d_decay[k].mean())
+    decays = sorted((k for k in s95.index if k.startswith("decay_") and "+" not in k and "heads" not in k), key=lambda k: -float(k.split("_")[1]))
     rows = [
         ("L1", LR_CLAIMS["L1"],
          f"mean test score, two-rate − {uniform}: {paired_gap(d_hi)}; two-rate − uniform_1e-5: {paired_gap(d_lo)}; forgetting of the embeddings "
          "and layer 0 (1 − CKA, %, mean over seeds): " + ", ".join(f"{k} {low[k]:.1f}" for k in ("uniform_1e-5", uniform, "too_high_1e-3") if k in low),
          _on_seeds((d_hi >= 0) & (d_lo.reindex(d_hi.index) >= 0))),
-        ("L3", LR_CLAIMS["L3"],
-         f"{task} head rate ×10 ({boosted} − {base}): {task} {paired_gap(d_task)}; " + "; ".join(f"{t} {paired_gap(d)}" for t, d in d_others.items()),
-         _on_seeds(pd.Series({s: d_task[s] > 0 and all(abs(d[s]) <= abs(d_task[s]) for d in d_others.values()) for s in d_task.index}))),
-        ("L6", LR_CLAIMS["L6"],
-         f"mean test score, layer-wise decay − {uniform}: " + "; ".join(f"{k} {paired_gap(d)}" for k, d in d_decay.items())
-         + "; steps to 95% of a run's own best validation score (mean over seeds): " + ", ".join(f"{k} {s95[k]:.0f}" for k in (uniform, *decays)),
-         f"score: {_on_seeds(d_decay[best] > 0)}, for the best decay ({best}); speed: {_on_seeds(steps[best].sub(steps[uniform]).dropna() < 0)}"),
     ]
+    if control in ran and decay in ran:
+        per_task = {t: diff(control, decay, t) for t in TASKS if t in sc}
+        d_low = (low_runs[decay] - low_runs[control]).dropna()
+        every = pd.concat(per_task, axis=1).dropna()
+        rows.append(("L2", LR_CLAIMS["L2"],
+                     f"{decay} − {control} (the same rates but for the decay): forgetting of the embeddings and layer 0 "
+                     f"{d_low.mean():+.1f} pts (lower on {int((d_low < 0).sum())} of {len(d_low)} seed{'s' * (len(d_low) > 1)}); test score per task: "
+                     + "; ".join(f"{t} {paired_gap(d)}" for t, d in per_task.items()),
+                     f"slow backbone: {_on_seeds(d_low < 0)}; every task at or above the control: {_on_seeds((every >= 0).all(axis=1))}"))
+    else:
+        rows.append(("L2", LR_CLAIMS["L2"], f"no {control} runs in these results: decay has no control to be read against", "not measured"))
+    rows.append(("L3", LR_CLAIMS["L3"],
+                 f"{task} head rate ×10 ({boosted} − {base}): {task} {paired_gap(d_task)}; " + "; ".join(f"{t} {paired_gap(d)}" for t, d in d_others.items()),
+                 _on_seeds(pd.Series({s: d_task[s] > 0 and all(abs(d[s]) <= abs(d_task[s]) for d in d_others.values()) for s in d_task.index}))))
+    per_part = df[df.metric.str.startswith("grad_norm:")]
+    if len(per_part) and uniform in set(per_part.setting):
+        g = per_part[per_part.setting == uniform].assign(part=lambda x: x.metric.str[10:]).pivot_table(index="seed", columns="part", values="value")
+        top = max((c for c in g if c.startswith("layer_")), key=lambda c: int(c.split("_")[1]))
+        ratio = g[["embeddings", "layer_0"]].mean(axis=1) / g[top]
+        rows.append(("L4", LR_CLAIMS["L4"],
+                     f"under {uniform}, the mean gradient norm of the embeddings and layer 0 over the run is {ratio.mean():.2f}× {top}'s "
+                     f"(per seed: {', '.join(f'{x:.2f}' for x in ratio)}); below 0.5 would be a vanishing gradient to mitigate",
+                     _on_seeds(ratio < 0.5)))
+    conflict = df[df.metric == "conflict_share"].set_index(["setting", "seed"]).value
+    if len(conflict) and {decay, control} <= set(conflict.index.get_level_values(0)):
+        d_c = (conflict[decay] - conflict[control]).dropna()
+        rows.append(("L5", LR_CLAIMS["L5"],
+                     f"share of recorded steps whose task gradients conflict on the encoder (cosine < 0), {decay} − {control}: "
+                     f"{100 * d_c.mean():+.0f} pts of steps (lower on {int((d_c < 0).sum())} of {len(d_c)} seeds)", _on_seeds(d_c < 0)))
+    if control in ran and decay in ran:
+        d_dec, d_heads = diff(control, decay), diff(uniform, control)
+        faster = (steps[decay] - steps[control]).dropna()
+        rows.append(("L6", LR_CLAIMS["L6"],
+                     f"mean test score, {decay} − {control} (decay alone): {paired_gap(d_dec)}; " + "; ".join(
+                         f"{k} − {control}: {paired_gap(diff(control, k))}" for k in decays if k != decay)
+                     + f"; the heads' rate alone, {control} − {uniform}: {paired_gap(d_heads)}; steps to 95% of a run's own best "
+                     "validation score (mean over seeds): " + ", ".join(f"{k} {s95[k]:.0f}" for k in (uniform, control, *decays) if k in s95),
+                     f"score: {_called(d_dec > 0, d_dec)}; speed: {_on_seeds(faster < 0)}"))
+    else:
+        rows.append(("L6", LR_CLAIMS["L6"], f"no {control} runs in these results: a gain of decay over {uniform} cannot be told from "
+                     "the heads' higher rate (1e-3 against 1e-4)", "not measured"))
+    order = {c: i for i, c in enumerate(LR_CLAIMS)}
+    rows.sort(key=lambda r: order[r[0]])
     return pd.DataFrame(rows, columns=["claim", "the brief says", "measured, paired by seed", "verdict"]).set_index("claim")

@@ -63,6 +63,21 @@ LR_SCHEMES: dict[str, LRScheme] = {s.name: s for s in (
 )}
 
 
+# The 2×2 that separates layer-wise decay from the heads' rate: (heads' rate, decay) → scheme.
+TWO_BY_TWO = {("heads 1e-4", "no decay"): "uniform_1e-4", ("heads 1e-4", "decay ξ=0.9"): "decay_0.9_heads_1e-4",
+              ("heads 1e-3", "no decay"): "uniform_1e-4_heads_1e-3", ("heads 1e-3", "decay ξ=0.9"): "decay_0.9"}
+
+
+def two_by_two(table: pd.DataFrame, column: str = "mean") -> pd.DataFrame:
+    """A score table's `column` laid out as the 2×2 (rows: the heads' rate; columns: decay or none), with each effect
+    beside it: decay's within a row, the heads' rate's within a column. Cells of schemes that did not run stay empty."""
+    grid = pd.DataFrame({d: {h: table[column].get(TWO_BY_TWO[(h, d)]) for h in ("heads 1e-4", "heads 1e-3")} for d in ("no decay", "decay ξ=0.9")})
+    grid = grid.astype(float)
+    grid["decay's effect"] = grid["decay ξ=0.9"] - grid["no decay"]
+    grid.loc["heads' rate effect"] = grid.loc["heads 1e-3"] - grid.loc["heads 1e-4"]
+    return grid.round(1).astype(object).where(grid.notna(), "")  # the corner, effect of an effect, stays blank
+
+
 def monitors(validation: dict[str, TaskData], steps: int, seed: int = 0) -> list:
     """What the notebooks record through a training run: every part's gradient norm and update size at every step, and
     the cosine between the tasks' gradients on the shared encoder twice a run, on 8 validation examples per task. The
@@ -207,7 +222,8 @@ def run_size_sweep(train: dict, val: dict, test: dict, cfg, max_length: int, siz
 
 def run_head_drift(model, train: dict, val: dict, frozen_task: str, cfg, eval_every: int, freeze_encoder: bool = False) -> pd.DataFrame:
     """Scenario (c): freeze one task's head and train the encoder and the other heads on the other tasks.
-    Returns the frozen task's validation score at every evaluation (step 0 = before): its drift."""
+    Returns the frozen task's validation score at every evaluation (step 0 = before), its drift, and how far the shared
+    encoder had moved from its starting weights (relative distance) at each."""
     from .evaluation import evaluate
     from .freezing import freeze, unfreeze
     from .training import Callback, Trainer
@@ -219,14 +235,22 @@ def run_head_drift(model, train: dict, val: dict, frozen_task: str, cfg, eval_ev
     others = {t: d for t, d in train.items() if t != frozen_task}
     if not others:
         raise ValueError(f"head drift needs a task other than {frozen_task!r} to train on")
-    rows = [{"step": 0, "score": evaluate(model, val[frozen_task], frozen_task, precision=cfg.precision)["score"]}]  # as the later steps
+    rows = [{"step": 0, "score": evaluate(model, val[frozen_task], frozen_task, precision=cfg.precision)["score"], "encoder_moved": 0.0}]
     head_before = [p.detach().clone() for p in model.heads[frozen_task].parameters()]
+    enc_before = [p.detach().clone() for p in model.encoder.parameters()]
+    enc_norm = float(sum(p.float().pow(2).sum() for p in enc_before).sqrt())
+
+    def moved() -> float:
+        """How far the shared encoder is from where the drift began: ‖θ − θ₀‖ / ‖θ₀‖ over all its weights."""
+        with torch.no_grad():
+            return float(sum((p.float() - q.float()).pow(2).sum() for p, q in zip(model.encoder.parameters(), enc_before)).sqrt()) / enc_norm
 
     class Track(Callback):
-        """Records the frozen task's validation score at each evaluation; a cached run gives the records back."""
+        """Records the frozen task's validation score, and how far the encoder has moved, at each evaluation; a cached run
+        gives the records back."""
 
         def on_evaluate(self, trainer, step, metrics):
-            rows.append({"step": step, "score": metrics[frozen_task]["score"]})
+            rows.append({"step": step, "score": metrics[frozen_task]["score"], "encoder_moved": moved()})
 
         def cache_key(self):
             return f"head drift of {frozen_task}"

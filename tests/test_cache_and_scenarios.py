@@ -166,8 +166,11 @@ def test_head_drift_keeps_the_head_but_not_its_task(small_encoder, data):
     assert drift.attrs["head_unchanged"]
     assert drift.step.tolist() == [0, 3, 6]
     assert drift.drift.iloc[0] == 0
+    # how far the encoder moved, measured from the weights: none at the start, then growing as it trains
+    moved = drift.encoder_moved.tolist()
+    assert moved[0] == 0 and 0 < moved[1] < moved[2] < 0.5
     control = scenarios.run_head_drift(model, data, data, "sentiment", _cfg(lr=1e-3), eval_every=3, freeze_encoder=True)
-    assert (control.drift == 0).all()  # nothing the frozen head sees changed
+    assert (control.drift == 0).all() and (control.encoder_moved == 0).all()  # nothing the frozen head sees changed
     with pytest.raises(ValueError, match="other than"):
         scenarios.run_head_drift(model, {"sentiment": data["sentiment"]}, data, "sentiment", _cfg(), 3)
 

@@ -15,6 +15,8 @@ def test_the_demo_shows_every_component_in_order():
     assert heads == sorted(heads)
     assert "cosine similarity" in out and "'topic': (2, 20)" in out and "a_feature_extractor" in out and "layer_5" in out
     assert "3 steps in" in out and "mtst demo: done in" in out
+    table = out[out.index("before (%)"):].splitlines()  # each task's validation score before and after, on the same examples
+    assert [line.split()[0] for line in table[1:4]] == ["sentiment", "topic", "ner"] and "change (pts)" in table[0]
 
 
 def test_a_bad_command_says_what_the_commands_are():

@@ -34,7 +34,7 @@ if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
 fi
 cd "$root"
 mkdir -p docker/wheels
-if [ -z "${BASE_IMAGE:-}" ] && { docker image inspect python:3.11-slim-bookworm >/dev/null 2>&1 || timeout 60 docker pull -q python:3.11-slim-bookworm >/dev/null 2>&1; }; then
+if [ -z "${BASE_IMAGE:-}" ] && { docker image inspect python:3.11-slim-bookworm >/dev/null 2>&1 || timeout 30 docker pull -q python:3.11-slim-bookworm >/dev/null 2>&1; }; then
   rm -f docker/wheels/*.whl  # no wheelhouse: the build installs from PyPI and PyTorch's CPU index, for Linux
   docker build -t "$tag" .
 else

@@ -40,7 +40,7 @@ PROBE = ("import torch as _t, json as _j\n"
 # Appended to notebooks 03 and 04 by --verdicts: their claims table (the variable `table`) and the mean test score of
 # each scenario or scheme (`grid`, `schemes_table`), as JSON.
 VERDICTS_PROBE = ("import json as _j\nprint('MTST_VERDICTS', _j.dumps({'verdicts': table.verdict.to_dict(), 'means': "
-                  "(grid if 'grid' in globals() else schemes_table)['mean'].to_dict()}))")
+                  "(grid if 'grid' in globals() else schemes_table)['mean'].to_dict(), 'run': globals().get('run_info')}))")
 
 
 def time_notebook(path: Path, timeout: int = 600, verdicts: bool = False) -> dict:
@@ -105,10 +105,11 @@ def _record_verdicts(rows: list[dict], size: str) -> None:
         raise SystemExit(f"--verdicts needs notebooks 03 and 04 to run and pass; got verdicts from {sorted(found) or 'none'}")
     tables = {kinds[name[:2]]: pd.DataFrame({"verdict": v["verdicts"]}) for name, v in found.items()}
     means = {kinds[name[:2]]: v["means"] for name, v in found.items()}
+    runs = {kinds[name[:2]]: v.get("run") for name, v in found.items()}
     taught = verdicts.lessons(means["freezing"], means["layerwise"])
-    rec = verdicts.record(tables, size, seed=0, notebooks={kinds[n[:2]]: n for n in found}, taught=taught)
-    print(f"wrote {verdicts.PATH.relative_to(ROOT)}: " + ", ".join(f"{e['claim']} {'same' if e['agree'] else 'DIFFERS'}" for e in rec["claims"])
-          + f"; lessons: {taught}")  # DIFFERS where the full-size runs did not measure the claim too (L2, L4, L5)
+    rec = verdicts.record(tables, size, seed=0, notebooks={kinds[n[:2]]: n for n in found}, taught=taught, runs=runs, means=means)
+    print(f"wrote {verdicts.PATH.relative_to(ROOT)}: " + ", ".join(f"{e['claim']} {e['same']}" for e in rec["claims"])
+          + "; lessons: " + "; ".join(f"{e['lesson']}: {e['here']}" for e in taught))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import tables
+from . import answers, tables
 from .speed_tables import table_benchmarks, table_notebook_times, table_notebooks, table_processes, table_verdicts
 from .store import ROOT
 
@@ -43,9 +43,12 @@ SECTIONS = {
     "layerwise-lr-claims-cpu-bf16-full": lambda: tables.table_layerwise_claims("cpu-bf16-full"),
     "loss-weighting": tables.table_loss_weighting,
     "loss-weighting-cpu-bf16-full": lambda: tables.table_loss_weighting("cpu-bf16-full"),
+    "answers-freezing": answers.freezing,
+    "answers-layerwise": answers.layerwise,
+    "layerwise-reading": answers.layerwise_reading,
 }
 
-PAGES = ("README.md", "docs/results.md", "docs/benchmarks.md", "docs/scaling.md")  # the files whose blocks are generated
+PAGES = ("README.md", "docs/results.md", "docs/benchmarks.md", "docs/scaling.md", "docs/answers.md")  # the files whose blocks are generated
 
 
 def render(text: str) -> str:

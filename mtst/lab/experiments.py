@@ -266,27 +266,38 @@ LAYERWISE_RUNS = {**{n: (n, None) for n in LR_SCHEMES}, "decay_0.9+ner_head×10"
 def run_layerwise_lr(size: str, seed: int, unit: str | None = None) -> list[dict]:
     """The learning-rate schemes (notebook 04), with the forgetting meter (1 − linear CKA per layer)."""
     from ..data import SIZES
-    from ..diagnostics import forgetting, layer_representations
+    from ..diagnostics import ConflictMonitor, GradientMonitor, forgetting, layer_representations
     from ..encoder import SentenceEncoder
     from ..scenarios import run_lr_scheme, steps_to_target
+    from ..training import planned_steps
 
     train, val, test = _load(size, "train"), _load(size, "validation"), _load(size, "test")
     encoder = SentenceEncoder.from_pretrained(max_length=SIZES[size].max_length)
     sentences = [s for d in test.values() for s in d.texts[:200]]
     reference = layer_representations(encoder, sentences)
     rows = []
+    steps = planned_steps(train, full_config(size, seed))
     for setting, (name, head_lrs) in LAYERWISE_RUNS.items():
         if unit is not None and unit != setting:
             continue
-        r, model, res = run_lr_scheme(name, train, val, test, full_config(size, seed), SIZES[size].max_length, seed, encoder, head_lrs=head_lrs)
+        # Per-part gradient norms and update sizes on ~50 steps, task-gradient cosines 4 times a run: the evidence of L4 and L5.
+        watch = [GradientMonitor(every=max(1, steps // 50)), ConflictMonitor({t: d.subset(8, seed) for t, d in val.items()},
+                                                                             every=max(1, steps // 4), batch_size=8)]
+        r, model, res = run_lr_scheme(name, train, val, test, full_config(size, seed), SIZES[size].max_length, seed, encoder,
+                                      callbacks=watch, head_lrs=head_lrs)
         assert r[0]["scheme"] == setting
         rows += _freeze_rows("layerwise_lr", r, "scheme")
         f = forgetting(reference, model.encoder, sentences)
         best = res.history[res.history.phase == "validation"].groupby("step").score.mean()
         s95 = steps_to_target(res.history, 0.95 * float(best.max()))  # never None: the best itself reaches it
+        g = watch[0].frame().groupby("part")[["grad_norm", "update_ratio"]].mean()
+        c = watch[1].conflict_share()
         rows += [_row("layerwise_lr", setting, seed, "*", metric, value, res.steps, res.wall_time_s)
                  for metric, value in [*((f"forgetting:{x.layer}", x.forgetting) for x in f.itertuples()),
-                                       ("best_validation", best.max()), ("steps_to_95pct_own_best", s95)]]
+                                       ("best_validation", best.max()), ("steps_to_95pct_own_best", s95),
+                                       *((f"grad_norm:{part}", v) for part, v in g.grad_norm.items()),
+                                       *((f"update_ratio:{part}", v) for part, v in g.update_ratio.items()),
+                                       ("conflict_share", c.conflict_share.mean()), ("mean_cosine", c.mean_cosine.mean())]]
         print(f"[layerwise_lr seed={seed}] {setting}: " + ", ".join(f"{x['task']} {x['score']:.4f}" for x in r)
               + f"; forgetting mean {f.forgetting.mean():.3f} ({res.wall_time_s:.0f} s)", flush=True)
     return rows

@@ -183,6 +183,16 @@ def load(experiment: str, tag: str | None = None) -> tuple[pd.DataFrame, dict]:
 CONTROLS = {("layerwise_lr", "cpu-bf16-full"): "cpu-bf16-control"}
 
 
+def _config_differs(a: dict, b: dict) -> list[str]:
+    """The recipe fields two configs disagree on. A field only one of them has (added to TrainConfig between the two
+    runs) must hold its default there, which is what the other run did without it."""
+    from ..config import TrainConfig
+
+    defaults = TrainConfig()
+    return [k for k in sorted(set(a) | set(b))
+            if (a[k] != b[k] if k in a and k in b else (a.get(k, b.get(k)) != getattr(defaults, k, object())))]
+
+
 def load_with_control(experiment: str, tag: str | None = None) -> tuple[pd.DataFrame, dict, dict | None]:
     """An experiment's results file joined with its control's runs where a control file (or its kept runs) exists:
     (rows, provenance, the control's provenance or None). Refused unless both ran the same size, recipe and machine."""
@@ -191,9 +201,9 @@ def load_with_control(experiment: str, tag: str | None = None) -> tuple[pd.DataF
     if ctag is None or not (_path(experiment, ctag).exists() or any((RESULTS_DIR / "kept" / ctag).glob(f"{experiment}.seed*.json"))):
         return df, prov, None
     cdf, cprov = load(experiment, ctag)
-    for key in ("size", "config"):
-        if cprov[key] != prov[key]:
-            raise ValueError(f"{experiment}.{ctag} ran another {key} than {experiment}.{tag}: it cannot be its control")
+    if cprov["size"] != prov["size"] or _config_differs(prov["config"], cprov["config"]):
+        raise ValueError(f"{experiment}.{ctag} ran another size or recipe than {experiment}.{tag} "
+                         f"({_config_differs(prov['config'], cprov['config']) or 'size'}): it cannot be its control")
     if cprov["hardware"].get("cpu") != prov["hardware"].get("cpu") or cprov["hardware"].get("gpu") != prov["hardware"].get("gpu"):
         raise ValueError(f"{experiment}.{ctag} ran on other hardware than {experiment}.{tag}: it cannot be its control")
     clash = set(cdf.setting) & set(df.setting)

@@ -7,7 +7,7 @@ import pandas as pd
 
 from .. import claims
 from .experiments import PRECISION_TASKS, UNITS
-from .store import load, summarize
+from .store import load, load_with_control, summarize
 
 
 def provenance_line(prov: dict) -> str:
@@ -219,7 +219,7 @@ def table_layerwise_lr(tag: str | None = None) -> str:
     """The learning-rate schemes' test scores, forgetting and speed; `tag` reads results/layerwise_lr.<tag>.csv."""
     from ..scenarios import LR_SCHEMES
 
-    df, prov = load("layerwise_lr", tag)
+    df, prov, cprov = load_with_control("layerwise_lr", tag)
     wide = _scores_by_setting(df)
     f = df[df.metric.str.startswith("forgetting:")]
     low = f[f.metric.isin(["forgetting:embeddings", "forgetting:layer_0"])].groupby("setting").value.mean().mul(100)
@@ -234,16 +234,19 @@ def table_layerwise_lr(tag: str | None = None) -> str:
         what = LR_SCHEMES[base].what + (" (NER head rate ×10)" if "+" in k else "")
         lines.append(f"| `{k}` | {what} | {r.get('sentiment', '—')} | {r.get('topic', '—')} | {r.get('ner', '—')} | {r['mean']} | "
                      f"{low[k]:.1f} | {top[k]:.1f} |" + (f" {steps[k]:.0f} |" if show_steps else ""))
+    control = f" The control `{claims.CONTROL}` ran later, from its own file: {provenance_line(cprov)}." if cprov else ""
     return "\n".join(lines) + ("\n\nTest scores in %. Forgetting is 1 − linear CKA (in %) between a layer's representations of 600 test sentences "
-                               f"before and after training. Provenance: {provenance_line(prov)}.")
+                               f"before and after training. Provenance: {provenance_line(prov)}.{control}")
 
 
 def table_layerwise_claims(tag: str | None = None) -> str:
-    """The brief's claims L1, L3 and L6 against the learning-rate table of the same file, paired by seed."""
-    df, prov = load("layerwise_lr", tag)
+    """The brief's claims L1, L2, L3 and L6 against the learning-rate table of the same runs, paired by seed."""
+    df, prov, cprov = load_with_control("layerwise_lr", tag)
+    seeds = f"seeds {prov['seeds']}" + (f"; the control's seeds {cprov['seeds']}" if cprov else "; no control run in this file")
     return claims.markdown(claims.layerwise_claims(df)) + (
         "\n\nDifferences of test scores in points (%), each scheme against another on the same seed, then mean ± std "
-        f"over the seeds both ran; computed from the runs in the table above (seeds {prov['seeds']}).")
+        f"over the seeds both ran; computed from the runs in the table above ({seeds}). Each verdict is a tally of the "
+        "seeds' own verdicts; a gap inside its seed spread is too close to call.")
 
 
 def table_freezing_claims() -> str:
@@ -309,8 +312,16 @@ def table_headline() -> str:
     gaps = ", ".join(f"{t} {svm[('multi', t)] - svm[('single', t)]:+.1f}" for t in ("sentiment", "topic", "ner"))
     fr, fr_p = load("freezing")
     f = _run_means(fr)
-    lr, lr_p = load("layerwise_lr", "cpu-bf16-full")
+    lr, lr_p, lr_c = load_with_control("layerwise_lr", "cpu-bf16-full")
     m = _run_means(lr)
+    if claims.CONTROL in m:
+        runs = lr[lr.metric == "score"].groupby(["setting", "seed"]).value.mean().mul(100)
+        alone = (runs["decay_0.9"] - runs[claims.CONTROL]).dropna()
+        decay_text = (f"heads 1e-3 on a uniform 1e-4 encoder (the control) {m[claims.CONTROL]:.1f}; layer-wise decay ξ=0.9 "
+                      f"{m['decay_0.9']:.1f}, so decay alone {claims.paired_gap(alone)}"
+                      + (", too close to call" if claims.too_close(alone) else ""))
+    else:
+        decay_text = f"layer-wise decay ξ=0.9 with heads 1e-3 {m['decay_0.9']:.1f} (no control yet: decay and the heads' rate are confounded)"
     lw, lw_p = load("loss_weighting")
     w = _run_means(lw)
     rows = [
@@ -319,8 +330,7 @@ def table_headline() -> str:
         ("What does freezing cost? (03)", f"full fine-tuning {f['e_full_finetune']:.1f}; lower 2 layers frozen {f['d_lower2_frozen']:.1f}; "
          f"lower 4 {f['d_lower4_frozen']:.1f}; whole backbone {f['b_backbone_frozen']:.1f}", f"`freezing.csv` ({_where(fr_p)}, 1 epoch)"),
         ("The brief's rates, 1e-5 encoder / 1e-4 heads? (04)", f"two rates {m['two_rate']:.1f}; uniform 1e-4 {m['uniform_1e-4']:.1f}; "
-         f"layer-wise decay ξ=0.95 {m['decay_0.95']:.1f}, ξ=0.9 {m['decay_0.9']:.1f}",
-         f"`layerwise_lr.cpu-bf16-full.csv` ({_where(lr_p)}, 1 epoch)"),
+         + decay_text, f"`layerwise_lr.cpu-bf16-full.csv` ({_where(lr_p)}, 1 epoch)" + (" and `.cpu-bf16-control.csv` (the control)" if lr_c else "")),
         ("Which way of weighting the task losses? (05)", f"equal {w['equal_joint']:.1f}; uncertainty {w['uncertainty_joint']:.1f}; "
          f"PCGrad {w['pcgrad']:.1f}; a tuned static NER weight {w['static_joint_tuned']:.1f}", f"`loss_weighting.csv` ({_where(lw_p)}, 1 epoch)"),
     ]
