@@ -178,6 +178,8 @@ def lessons(freezing_means: dict[str, float] | None = None, scheme_means: dict[s
         spread_full = float(d.std(ddof=1)) if len(d) > 1 else float("nan")
         if len(d) == 0:
             full = "not measured at full size"
+        elif len(d) == 1:
+            full = f"one seed at full size so far, spread not known: {claims.paired_gap(d)}"
         elif claims.too_close(d):
             full = f"too close to call at full size: {claims.paired_gap(d)}"
         else:
