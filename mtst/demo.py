@@ -80,7 +80,7 @@ def main(steps: int = 20, seed: int = 0) -> int:
     steps_per_task = result.curves().task.value_counts()
     print(f"  {result.steps} steps in {result.wall_time_s:.0f} s, 48 validation examples per task (accuracy; NER entity F1):")
     print(pd.DataFrame({"steps trained": steps_per_task.reindex(before.index).fillna(0).astype(int), "before (%)": (100 * before).round(1),
-                        "after (%)": (100 * after).round(1), "change (pts)": (100 * (after - before)).round(1)}).to_string())
+                        "after (%)": (100 * after).round(1), "change (pts)": (100 * (after - before)).round(1)}).rename_axis(None).to_string())
     for s, p in zip(SENTENCES[:2], model.predict(SENTENCES[:2])):
         print(f"  {s!r} -> {p}")
     print(f"\nmtst demo: done in {time.perf_counter() - t0:.0f} s. The notebooks measure all of this properly: make lab.")

@@ -646,7 +646,7 @@ def test_under_several_processes_jobs_and_resume_are_refused(monkeypatch, capsys
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("damage", ["csv_garbage", "csv_no_columns", "csv_text_values", "json_half", "json_missing"])
+@pytest.mark.parametrize("damage", ["csv_garbage", "csv_no_columns", "csv_text_values", "json_half", "json_not_json"])
 def test_a_damaged_results_file_is_refused_naming_it_and_the_command_that_remakes_it(tmp_path, monkeypatch, damage):
     monkeypatch.setattr(store, "RESULTS_DIR", tmp_path)
     for ext in ("csv", "json"):
@@ -663,7 +663,7 @@ def test_a_damaged_results_file_is_refused_naming_it_and_the_command_that_remake
     elif damage == "json_half":
         js.write_text(js.read_text()[:40])
     else:
-        js.unlink()
+        js.write_text("{not json")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     with pytest.raises(store.DamagedResults) as e:
         store.load("freezing")

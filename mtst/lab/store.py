@@ -145,6 +145,8 @@ def read_json(path: Path) -> dict:
     """A results file's JSON, or DamagedResults saying which file and how to make it again."""
     try:
         return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise  # missing is not damaged: the docs say "not measured yet"
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise DamagedResults(f"results file {path} cannot be read ({type(e).__name__}: {e}); {_remake(Path(path))}") from None
 
@@ -158,6 +160,8 @@ def read_csv(path: Path, columns=COLUMNS) -> pd.DataFrame:
             raise ValueError(f"columns {missing} are missing")
         if "value" in columns and not pd.api.types.is_numeric_dtype(df["value"]):
             raise ValueError("the value column is not numeric")
+    except FileNotFoundError:
+        raise  # missing is not damaged: the docs say "not measured yet"
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as e:
         raise DamagedResults(f"results file {path} cannot be read ({type(e).__name__}: {e}); {_remake(Path(path))}") from None
     return df
