@@ -214,8 +214,9 @@ def _layerwise_paragraphs() -> list[str]:
             + ", ".join(f"{NAMES[t]} {claims.paired_gap(d)}" for t, d in per_task.items()) + ")"
             + (f"; raising only the NER head's rate ten-fold moves NER by {_said(boost)}, the control over a single task the "
                "brief promises" if boost is not None else "") + ". "
-            + ("So on our data decay adds nothing beyond the heads' rate: it scored below its control on every seed run so far, "
-               "and what looked like decay's gain over a uniform 1e-4 is the heads' higher rate. " if (alone < 0).all() and (heads > 0).all() else
+            + ("So on our data decay adds nothing beyond the heads' rate: it scored below its control on every seed"
+               + (", though by less than the seed spread" if claims.too_close(alone) else "")
+               + ", and what looked like decay's gain over a uniform 1e-4 is the heads' higher rate. " if (alone < 0).all() and (heads > 0).all() else
                "So decay's own effect is " + _verdict_words(alone, "a gain on every seed run so far", "a loss on every seed run so far") + ". ")
             + _live(("L2", "L3", "L6")))
     else:
