@@ -241,6 +241,13 @@ def paired_gap(d: pd.Series) -> str:
     return f"{d.mean():+.1f}{spread} pts (higher on {int((d > 0).sum())} of {len(d)} seed{'s' * (len(d) > 1)})"
 
 
+def score_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """A results frame's test scores (%) per (setting, seed) and task, with each run's mean over the tasks."""
+    sc = df[df.metric == "score"].pivot_table(index=["setting", "seed"], columns="task", values="value").mul(100)
+    sc["mean"] = sc[[t for t in TASKS if t in sc]].mean(axis=1)
+    return sc
+
+
 def layerwise_claims(df: pd.DataFrame, boost: tuple[str, str, str] = ("decay_0.9", "decay_0.9+ner_head×10", "ner"),
                      uniform: str = "uniform_1e-4", decay: str = "decay_0.9", control: str = CONTROL) -> pd.DataFrame:
     """L1, L2, L3 and L6 against a layerwise_lr results frame (`results.load("layerwise_lr", tag)[0]`, with the control's
@@ -250,8 +257,7 @@ def layerwise_claims(df: pd.DataFrame, boost: tuple[str, str, str] = ("decay_0.9
     Decay is read against `control`, which differs from it in the decay alone (uniform_1e-4 also differs in the heads'
     rate, 1e-4 against 1e-3): L2 by outcome (forgetting low in the encoder, and every task's score), L6 by score and by
     steps to 95% of a run's own best validation score, both halves shown."""
-    sc = df[df.metric == "score"].pivot_table(index=["setting", "seed"], columns="task", values="value").mul(100)
-    sc["mean"] = sc[[t for t in TASKS if t in sc]].mean(axis=1)
+    sc = score_runs(df)
     low_runs = df[df.metric.isin(["forgetting:embeddings", "forgetting:layer_0"])].groupby(["setting", "seed"]).value.mean().mul(100)
     low = low_runs.groupby(level="setting").mean()
     steps = df[df.metric == "steps_to_95pct_own_best"].set_index(["setting", "seed"]).value

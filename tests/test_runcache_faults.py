@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import short_config
+from safetensors.torch import load_file, save_file
 
 import mtst
 from mtst import runcache
@@ -148,21 +149,15 @@ def test_a_read_only_folder_runs_uncached(small_encoder, data, uncached, tmp_pat
 
 def _train_into(folder: str, out: str) -> None:
     """In a fresh process: the short run with the cache in folder; its weights to out, and whether they came from the cache."""
-    import json as json_
-
-    from safetensors.torch import save_file
-
     enc = mtst.SentenceEncoder.from_pretrained()
     enc.max_length = 32
     data = {t: mtst.load_task(t, "train", "ci").subset(24) for t in mtst.TASKS}
     weights, res = _run(enc, data, runcache.RunCache(folder, enabled=True))
     save_file({k: v.contiguous() for k, v in weights.items()}, out)
-    Path(out + ".json").write_text(json_.dumps({"from_cache": res.from_cache}))
+    Path(out + ".json").write_text(json.dumps({"from_cache": res.from_cache}))
 
 
 def test_two_processes_training_one_run_into_one_empty_folder(uncached, tmp_path):
-    from safetensors.torch import load_file
-
     ctx = multiprocessing.get_context("spawn")
     folder = tmp_path / "cache"
     outs = [str(tmp_path / f"w{i}.safetensors") for i in range(3)]

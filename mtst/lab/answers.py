@@ -24,13 +24,6 @@ from .store import load, load_with_control
 NAMES = {"sentiment": "sentiment", "topic": "topic", "ner": "NER"}
 
 
-def _runs(df: pd.DataFrame) -> pd.DataFrame:
-    """Test score (%) per (setting, seed) and task, with the mean over tasks."""
-    sc = df[df.metric == "score"].pivot_table(index=["setting", "seed"], columns="task", values="value").mul(100)
-    sc["mean"] = sc[[t for t in TASKS if t in sc]].mean(axis=1)
-    return sc
-
-
 def _ms(s: pd.Series) -> str:
     """mean ± std over seeds, in points."""
     return f"{s.mean():.1f} ± {s.std(ddof=1):.1f}" if len(s) > 1 else f"{s.mean():.1f}"
@@ -97,9 +90,9 @@ def _verdict_words(d: pd.Series, positive: str, negative: str) -> str:
 def freezing() -> str:
     """Freezing the whole network, only the backbone, one head; and the transfer-learning plan (model, layers, why)."""
     fr, fr_p = load("freezing")
-    sc = _runs(fr)
+    sc = claims.score_runs(fr)
     sw, _ = load("freezing_size_sweep", "cpu-full")
-    sws = _runs(sw)
+    sws = claims.score_runs(sw)
     hd, _ = load("head_drift", "cpu-full")
     e, b, d2, d4 = (sc.loc[k, "mean"] for k in ("e_full_finetune", "b_backbone_frozen", "d_lower2_frozen", "d_lower4_frozen"))
     fx = sws.loc["a_feature_extractor_10x@all"]
@@ -183,10 +176,10 @@ def layerwise_reading() -> str:
 
 def _layerwise_paragraphs() -> list[str]:
     df, prov, cprov = load_with_control("layerwise_lr", "cpu-bf16-full")
-    sc = _runs(df)
+    sc = claims.score_runs(df)
     low = df[df.metric.isin(["forgetting:embeddings", "forgetting:layer_0"])].groupby("setting").value.mean().mul(100)
     svm, _ = load("single_vs_multi")
-    s = _runs(svm)
+    s = claims.score_runs(svm)
     mt = {t: _gap(s, "multi", "single", t) for t in TASKS}
     have = set(sc.index.get_level_values(0))
     paras = [

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..config import TrainConfig
 from .experiments import COLUMNS, EXPERIMENTS, full_config, tuned_config
 from .kept import load_kept
 
@@ -190,8 +191,6 @@ CONTROLS = {("layerwise_lr", "cpu-bf16-full"): "cpu-bf16-control"}
 def _config_differs(a: dict, b: dict) -> list[str]:
     """The recipe fields two configs disagree on. A field only one of them has (added to TrainConfig between the two
     runs) must hold its default there, which is what the other run did without it."""
-    from ..config import TrainConfig
-
     defaults = TrainConfig()
     return [k for k in sorted(set(a) | set(b))
             if (a[k] != b[k] if k in a and k in b else (a.get(k, b.get(k)) != getattr(defaults, k, object())))]

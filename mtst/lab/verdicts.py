@@ -149,7 +149,7 @@ LESSONS = (
 def _full_runs(kind: str) -> pd.Series:
     """Each full-size run's mean test score over the tasks (%), by (setting, seed)."""
     df = load("freezing")[0] if kind == "freezing" else load_with_control("layerwise_lr", "cpu-bf16-full")[0]
-    return df[df.metric == "score"].groupby(["setting", "seed"]).value.mean().mul(100)
+    return claims.score_runs(df)["mean"]
 
 
 def live_noise() -> tuple[float, str]:
