@@ -7,11 +7,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 from . import (  # noqa: E402, F401
-    cache,
     claims,
     diagnostics,
     distributed,
     evaluation,
+    features,
     precision,
     probes,
     runcache,
@@ -21,24 +21,22 @@ from . import (  # noqa: E402, F401
     weighting,
     widgets,
 )
-from .cache import EncoderCache  # noqa: E402
-from .config import recipe  # noqa: E402
+from .config import SIZES, recipe, resolve_size  # noqa: E402
 from .data import (  # noqa: E402
-    SIZES,
     SPLITS,
     TASKS,
     DataError,
     TaskData,
     load_splits,
     load_task,
-    resolve_size,
     split_checksum,
     task_summary,
 )
 from .diagnostics import ConflictMonitor, GradientMonitor, linear_cka  # noqa: E402
 from .encoder import POOLING_MODES, PRECISIONS, SentenceEncoder, default_model_path, pool  # noqa: E402
 from .evaluation import evaluate, evaluate_all, predict_labels  # noqa: E402
-from .freezing import FreezePanelModel, GradualUnfreezing, freeze, plot_freeze_map, trainable_summary, unfreeze  # noqa: E402
+from .features import EncoderCache  # noqa: E402
+from .freezing import GradualUnfreezing, freeze, plot_freeze_map, trainable_summary, unfreeze  # noqa: E402
 from .model import (  # noqa: E402
     MultiTaskModel,
     SentenceClassificationHead,
@@ -56,6 +54,7 @@ from .optim import (  # noqa: E402
     make_optimizer,
     make_scheduler,
 )
+from .panels import FreezePlayground  # noqa: E402
 from .plotting import (  # noqa: E402
     plot_architecture,
     plot_confusion,
@@ -114,7 +113,7 @@ __all__ = [
     "knn_accuracy",
     "linear_probe_accuracy",
     "nearest_neighbours",
-    "FreezePanelModel",
+    "FreezePlayground",
     "GradualUnfreezing",
     "plot_freeze_map",
     "freeze",

@@ -137,9 +137,11 @@ def _tally(verdicts: pd.Series) -> str:
     return "; ".join(f"{v} on {c} of {n} seeds" for v, c in counts.items())
 
 
-def _ratio(frame: pd.DataFrame, col: str, low: tuple[str, ...] = ("embeddings", "layer_0"), high: tuple[str, ...] = ("layer_5",)) -> float:
+def _ratio(frame: pd.DataFrame, col: str) -> float:
+    """The bottom of the encoder (embeddings and layer 0) over its top layer, whatever the depth the frame records."""
     f = frame[frame[col] > 0] if col == "update_ratio" else frame
-    lo, hi = f[f.part.isin(low)][col].mean(), f[f.part.isin(high)][col].mean()
+    top = max((p for p in f.part.unique() if str(p).startswith("layer_")), key=lambda p: int(p.split("_")[1]))
+    lo, hi = f[f.part.isin(("embeddings", "layer_0"))][col].mean(), f[f.part == top][col].mean()
     return float(lo / hi) if hi else float("nan")
 
 

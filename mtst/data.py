@@ -13,42 +13,16 @@ import bz2
 import csv
 import hashlib
 import importlib.metadata
-import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from .config import SIZES, resolve_size
+
 TASKS: tuple[str, ...] = ("sentiment", "topic", "ner")
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
-
-
-@dataclass(frozen=True)
-class SizeSpec:
-    """How much of each split a size keeps, how long a text may be, and how long a notebook's training run is."""
-
-    train: int | None  # examples per task in train; None keeps all
-    validation: int | None  # examples per task in validation
-    test: int | None  # examples per task in test
-    max_length: int  # word pieces per text fed to the encoder at this size
-    epochs: float = 1.0  # passes over each task's training examples in a notebook's run (mtst.recipe)
-    batch_size: int = 32
-    steps: int | None = None  # a fixed number of steps per run instead (ci: enough to prove the code runs)
-    task_epochs: dict[str, float] | None = None  # passes over named tasks instead of `epochs`
-
-
-SIZES: dict[str, SizeSpec] = {
-    # CI: every notebook in about a minute on 2 cores; the runs are a few steps long and prove that the code runs.
-    "ci": SizeSpec(train=256, validation=64, test=128, max_length=48, epochs=0.25, batch_size=16, steps=8),
-    # The JupyterLab default, for a live session: every notebook in under 5 minutes on a 2-core CPU, and long enough
-    # that the freezing and learning-rate lessons of the full-size runs hold (docs/results.md, "at the default size").
-    # NER gets two passes: its tweets are short, so its steps are cheap, and with one pass its head barely starts to find
-    # entities in a run this short (measured: entity F1 1.0 against 27.4 with two, seed 0).
-    "demo": SizeSpec(train=400, validation=100, test=300, max_length=48, epochs=1.0, batch_size=16, task_epochs={"ner": 2.0}),
-    # All the data, at the model's own limit (all-MiniLM-L6-v2: max_seq_length 256).
-    "full": SizeSpec(train=None, validation=None, test=None, max_length=256, epochs=4.0, batch_size=32),
-}
 
 
 @dataclass(frozen=True)
@@ -142,14 +116,6 @@ class TaskData:
             tokens=None if self.tokens is None else [self.tokens[i] for i in idx],
             source=self.source,
         )
-
-
-def resolve_size(size: str | None = None) -> str:
-    """The size to use: the argument, else $MTST_SIZE, else "demo"."""
-    size = size if size is not None else os.environ.get("MTST_SIZE", "demo")
-    if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; valid sizes: {', '.join(SIZES)} (argument or MTST_SIZE)")
-    return size
 
 
 def data_file(task: str, index: int = 0) -> Path:

@@ -10,6 +10,11 @@ from __future__ import annotations
 import time
 import warnings
 
+import pandas as pd
+import torch
+
+import mtst
+
 SENTENCES = [
     "A warm, funny film with a wonderful cast.",
     "The plot makes no sense and the jokes fall flat.",
@@ -24,11 +29,6 @@ def _section(n: int, line: str) -> None:
 
 def main(steps: int = 20, seed: int = 0) -> int:
     """Run the demonstration; returns 0."""
-    import pandas as pd
-    import torch
-
-    import mtst
-
     warnings.filterwarnings("ignore", message=".*were truncated")
     pd.set_option("display.width", 160)
     t0 = time.perf_counter()

@@ -17,6 +17,7 @@ import torch
 from .batches import make_batch, task_loss
 from .callbacks import Callback
 from .checks import check_count
+from .encoder import pool
 from .model import MultiTaskModel, model_parts
 
 
@@ -87,16 +88,6 @@ class GradientMonitor(Callback):
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows)
-
-    # It only watches: a cached run gives back what it recorded.
-    def cache_key(self) -> str:
-        return f"GradientMonitor(every={self.every}, updates={self.updates})"
-
-    def cache_state(self) -> list[dict]:
-        return self.rows
-
-    def load_cache_state(self, rows: list[dict]) -> None:
-        self.rows = list(rows)
 
     def nonfinite(self) -> pd.DataFrame:
         """The (step, part) records whose gradient norm was NaN or inf."""
@@ -256,18 +247,6 @@ class ConflictMonitor(Callback):
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows)
 
-    # It only watches (in eval mode, restoring the gradients): a cached run gives back what it recorded.
-    def cache_key(self) -> str:
-        from .runcache import data_digest, digest
-
-        return digest("ConflictMonitor", self.every, self.batch_size, {t: data_digest(d) for t, d in self.probe.items()})
-
-    def cache_state(self) -> list[dict]:
-        return self.rows
-
-    def load_cache_state(self, rows: list[dict]) -> None:
-        self.rows = list(rows)
-
     def conflict_share(self) -> pd.DataFrame:
         """Per task pair: the fraction of recorded steps whose whole-encoder cosine was below 0."""
         f = self.frame()
@@ -306,7 +285,6 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
 @torch.inference_mode()
 def layer_representations(encoder, sentences: list[str], batch_size: int = 64) -> list[torch.Tensor]:
     """Mean-pooled hidden states of every layer (index 0: the embeddings' output) for each sentence."""
-    from .encoder import pool
 
     was_training = encoder.training
     encoder.eval()

@@ -7,9 +7,9 @@ import torch
 
 from . import distributed, runcache
 from .batches import check_task_data, make_batch
-from .cache import EncoderCache, PrefixCache
 from .checks import check_count
 from .data import TaskData
+from .features import EncoderCache, PrefixCache
 from .model import MultiTaskModel, word_predictions
 from .precision import autocast
 from .precision import resolve as resolve_precision
@@ -17,30 +17,17 @@ from .precision import resolve as resolve_precision
 
 @torch.no_grad()
 def predict_labels(model: MultiTaskModel, data: TaskData, task: str | None = None, batch_size: int = 64, precision: str = "auto",
-                   cache: EncoderCache | PrefixCache | None = None, run_cache=None) -> list:
-    """Predicted label ids: one per sentence, or one list per tweet (word level) for token tasks. With a cache of this
-    data's encoder outputs (`EncoderCache`, the encoder frozen) only the head runs; with a `PrefixCache`, only the
-    layers above its frozen prefix and the head. The same weights on the same data were predicted before: the
-    predictions come from the run cache (`mtst.runcache`; run_cache=False: never). Under `accelerate launch` each
-    process predicts its share of the examples and all of them are gathered, each example once."""
+                   cache: EncoderCache | PrefixCache | None = None) -> list:
+    """Predicted label ids: one per sentence, or one list per tweet (word level) for token tasks. With the frozen
+    encoder's features of this data (`EncoderCache`) only the head runs; with a `PrefixCache`, only the layers above
+    its frozen prefix and the head. Under `accelerate launch` each process predicts its share of the examples and all
+    of them are gathered, each example once."""
     task = task or data.name
     model._head(task)  # KeyError listing the model's tasks
     check_count(batch_size, "batch_size")
     if cache is not None:
         cache.check(task, data)
-    dist = distributed.current()
-    store = None if dist.active else runcache.resolve(run_cache)
-    key = None
-    if store is not None:
-        key = runcache.digest("predictions", runcache.code_digest(), runcache.model_digest(model), runcache.data_digest(data), task,
-                              batch_size, resolve_precision(model.device, precision), model.device.type)
-        found = store.load_json("predictions", key)
-        if found is not None:
-            return found
-    preds = _predict(model, data, task, batch_size, precision, cache, dist)
-    if key is not None:
-        store.save_json("predictions", key, preds)
-    return preds
+    return _predict(model, data, task, batch_size, precision, cache, distributed.current())
 
 
 def _predict(model: MultiTaskModel, data: TaskData, task: str, batch_size: int, precision: str, cache,
@@ -79,11 +66,14 @@ def _predict(model: MultiTaskModel, data: TaskData, task: str, batch_size: int, 
 def evaluate(model: MultiTaskModel, data: TaskData, task: str | None = None, batch_size: int = 64, precision: str = "auto",
              cache: EncoderCache | PrefixCache | None = None, run_cache=None) -> dict:
     """accuracy and macro-F1 (sentence tasks), entity-level precision/recall/F1 by seqeval (token tasks).
-    `score` is the headline: accuracy, or entity F1. `cache`: as in `predict_labels`."""
+    `score` is the headline: accuracy, or entity F1. `cache`: as in `predict_labels`. The same weights on the same data
+    were predicted before: the predictions come from the run cache (`mtst.runcache`; run_cache=False: never)."""
     task = task or data.name
     model._head(task)  # KeyError listing the model's tasks
     check_task_data(task, data, len(model.label_names[task]))
-    preds = predict_labels(model, data, task, batch_size, precision, cache, run_cache)
+    preds = runcache.cached_predictions(model, data, task, batch_size, resolve_precision(model.device, precision),
+                                        lambda: predict_labels(model, data, task, batch_size, precision, cache),
+                                        False if distributed.current().active else run_cache)
     if data.kind == "token":
         from seqeval.metrics import f1_score, precision_score, recall_score
 

@@ -14,7 +14,9 @@ from torch import nn
 
 from .callbacks import Callback
 from .checks import check_count
+from .features import frozen_modules
 from .model import model_parts
+from .optim import layerwise_param_groups
 
 SPEC_HELP = '"all", "encoder", "embeddings", "layers:A-B", "layer:N", "heads", "head:<task>"'
 
@@ -38,6 +40,8 @@ def _resolve(model: nn.Module, spec: str) -> list[str]:
         if not (0 <= lo <= hi < len(layers)):
             raise ValueError(f"layer range {spec!r} is out of range: the encoder has layers 0-{len(layers) - 1}")
         return [f"layer_{i}" for i in range(lo, hi + 1)]
+    if spec in parts:  # a part's own name, as mtst.model_parts spells it ("layer_5", "head:ner")
+        return [spec]
     if spec.startswith("head:"):
         if spec not in heads:
             raise KeyError(f"no head {spec[5:]!r}; the model's heads are: {', '.join(h[5:] for h in heads)}")
@@ -77,6 +81,39 @@ def trainable_summary(model: nn.Module) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def adopt_unfrozen(trainer) -> None:
+    """Parameters unfrozen mid-run (by a callback, or by hand between hooks) would get gradients and never change,
+    because the optimizer was built from the trainable ones. Give them their part's layer-wise rate now, scaled by
+    the schedule's current factor. With `groups` passed to the Trainer, their rate is the caller's to say."""
+    model, optimizer, scheduler = trainer.model, trainer.optimizer, trainer.scheduler
+    new = [p for p in model.parameters() if p.requires_grad and id(p) not in trainer.optimized]
+    if not new:
+        return
+    part_of = {id(p): part for part, params in model_parts(model).items() for _, p in params}
+    parts = sorted({part_of.get(id(p), "?") for p in new})
+    frozen = {id(p) for m in frozen_modules(model, trainer.features) for p in m.parameters()}
+    if {id(p) for p in new} & frozen:
+        raise ValueError(f"{', '.join(parts)} became trainable at step {trainer.step}, but the run trains on cached outputs of the "
+                         f"frozen part (cache_encoder / cache_prefix), so it would never learn; train without the cache to "
+                         f"unfreeze it during a run")
+    if trainer.custom_groups:
+        raise ValueError(f"{', '.join(parts)} became trainable at step {trainer.step}, but the param groups passed to the Trainer "
+                         f"do not hold it, so it would get gradients and never change; build the groups before freezing "
+                         f"(mtst.layerwise_param_groups on the unfrozen model) and freeze afterwards")
+    cfg, ids = trainer.config, {id(p) for p in new}
+    factor = scheduler.lr_lambdas[0](scheduler.last_epoch)
+    for g in layerwise_param_groups(model, cfg.lr, cfg.head_lr, cfg.layer_decay, cfg.weight_decay):
+        params = [p for p in g["params"] if id(p) in ids]
+        if not params:
+            continue
+        optimizer.add_param_group({**g, "params": params, "lr": g["lr"] * factor, "initial_lr": g["lr"]})
+        scheduler.base_lrs.append(g["lr"])
+        scheduler.lr_lambdas.append(scheduler.lr_lambdas[0])
+        trainer.groups.append(optimizer.param_groups[-1])
+        trainer.adopted.append((trainer.step, g["name"]))
+    trainer.optimized |= ids
+
+
 class GradualUnfreezing(Callback):
     """ULMFiT's gradual unfreezing: start with the heads only, then unfreeze one more encoder layer from the
     top every `every` steps (the embeddings last). A newly unfrozen layer learns at its own layer-wise rate: its
@@ -98,18 +135,8 @@ class GradualUnfreezing(Callback):
         k = (step - 1) // self.every  # how many encoder parts are unfrozen at this step
         for name in self.order[:k]:
             if not any(p.requires_grad for _, p in model_parts(trainer.model)[name]):
-                spec = "embeddings" if name == "embeddings" else f"layer:{name.split('_')[1]}"
-                unfreeze(trainer.model, spec)
+                unfreeze(trainer.model, name)
                 self.log.append((step, name))
-
-    def cache_key(self) -> str:
-        return f"GradualUnfreezing(every={self.every})"
-
-    def cache_state(self) -> list:
-        return self.log
-
-    def load_cache_state(self, log: list) -> None:
-        self.log = [tuple(x) for x in log]
 
 
 
@@ -122,52 +149,6 @@ def part_grad_norms(model: nn.Module) -> dict[str, float]:
         grads = [p.grad for _, p in params if p.grad is not None]
         out[name] = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))) if grads else 0.0
     return out
-
-
-class FreezePanelModel:
-    """What the freeze panel shows, without a widget: toggle parts, read the trainable count, train a few
-    real steps and see each part's gradient norm and whether its weights changed."""
-
-    def __init__(self, model: nn.Module, train_data: dict, batch_size: int = 8, lr: float = 1e-4, head_lr: float = 1e-3, seed: int = 0):
-        self.model, self.train_data = model, train_data
-        self.batch_size, self.lr, self.head_lr, self.seed = batch_size, lr, head_lr, seed
-        self.parts = list(model_parts(model))
-        self.last_step: pd.DataFrame | None = None
-
-    def is_trainable(self, part: str) -> bool:
-        return any(p.requires_grad for _, p in model_parts(self.model)[part])
-
-    def set_trainable(self, part: str, trainable: bool) -> None:
-        spec = part if part in ("embeddings",) or part.startswith("head:") else f"layer:{part.split('_')[1]}"
-        (unfreeze if trainable else freeze)(self.model, spec)
-
-    def readout(self) -> str:
-        total = trainable_summary(self.model).iloc[-1]
-        return f"trainable: {int(total.trainable_params):,} of {int(total.params):,} parameters ({total.trainable_fraction:.1%})"
-
-    def train_steps(self, n: int = 3, progress: bool = False) -> pd.DataFrame:
-        """Run n real training steps (with a progress bar on request); per part: mean gradient norm and the share of
-        its weights that changed."""
-        from .training import TrainConfig, Trainer
-
-        before = {name: [p.detach().clone() for _, p in params] for name, params in model_parts(self.model).items()}
-        norms: list[dict[str, float]] = []
-
-        class Record(Callback):
-            def on_after_backward(self, trainer, step, task):
-                norms.append(part_grad_norms(trainer.model))
-
-        cfg = TrainConfig(steps=n, batch_size=self.batch_size, lr=self.lr, head_lr=self.head_lr, warmup_ratio=0.0,
-                          schedule="constant", progress=progress, seed=self.seed, device="cpu")
-        Trainer(self.model, self.train_data, cfg, callbacks=[Record()]).run()
-        rows = []
-        for name, params in model_parts(self.model).items():
-            moved = sum(int((p.detach() != b).sum()) for (_, p), b in zip(params, before[name]))
-            size = sum(p.numel() for _, p in params)
-            rows.append({"part": name, "trainable": self.is_trainable(name), "grad_norm": sum(d[name] for d in norms) / len(norms),
-                         "changed_fraction": moved / size if size else 0.0})
-        self.last_step = pd.DataFrame(rows)
-        return self.last_step
 
 
 def plot_freeze_map(model: nn.Module, ax=None):

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .data import TaskData
+from .distributed import current
 from .encoder import SentenceEncoder
 from .files import atomic_folder
 
@@ -170,7 +171,6 @@ class MultiTaskModel(nn.Module):
         Under `accelerate launch`, only the main process writes, and every process returns once it has."""
         from safetensors.torch import save_file
 
-        from .distributed import current
 
         path, dist = Path(path), current()
         if not dist.is_main:

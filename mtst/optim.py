@@ -12,9 +12,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .config import SCHEDULES
 from .model import model_parts
-
-SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine", "slanted_triangular")
 
 
 def _no_decay(name: str, p: nn.Parameter) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .checks import check_choice
+from .checks import check_choice, check_device
 
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 autocast on CUDA, fp32 on a CPU
 CPUINFO = Path("/proc/cpuinfo")
@@ -51,7 +51,6 @@ def autocast(device: torch.device, precision: str):
 
 def describe(device: torch.device | str | None = None, precision: str = "auto") -> str:
     """One line for a notebook: the precision a run computes in, on which device, and why (device None: CUDA when present)."""
-    from .checks import check_device
 
     device = check_device(device)
     p = resolve(device, precision)

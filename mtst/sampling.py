@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .config import SAMPLERS
 from .data import TaskData
 
 if TYPE_CHECKING:
     from .config import TrainConfig
 
-SAMPLERS = ("round_robin", "proportional", "temperature")
 
 
 def task_schedule(batches: dict[str, int], steps: int, sampler: str = "proportional", temperature: float = 2.0, seed: int = 0) -> list[str]:

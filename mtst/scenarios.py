@@ -14,6 +14,14 @@ import pandas as pd
 import torch
 
 from .data import TaskData
+from .diagnostics import ConflictMonitor, GradientMonitor
+from .encoder import SentenceEncoder
+from .evaluation import evaluate, evaluate_all
+from .features import EncoderCache, EncoderEvalMode, encoder_is_frozen
+from .freezing import GradualUnfreezing, freeze, trainable_summary, unfreeze
+from .model import MultiTaskModel
+from .optim import layerwise_param_groups
+from .training import Callback, Trainer, cached_run, planned_steps, train
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,6 @@ def monitors(validation: dict[str, TaskData], steps: int, seed: int = 0) -> list
     """What the notebooks record through a training run: every part's gradient norm and update size at every step, and
     the cosine between the tasks' gradients on the shared encoder twice a run, on 8 validation examples per task. The
     recipe's run carries these in notebooks 02 to 05, so that it trains once and the others read it from the run cache."""
-    from .diagnostics import ConflictMonitor, GradientMonitor
 
     probe = {t: d.subset(8, seed) for t, d in validation.items()}
     return [GradientMonitor(every=1), ConflictMonitor(probe, every=max(1, steps // 2), batch_size=8)]
@@ -94,9 +101,6 @@ def _check(name: str, table: dict) -> None:
 
 
 def _fresh_model(train: dict[str, TaskData], max_length: int, seed: int, encoder=None):
-    from .encoder import SentenceEncoder
-    from .freezing import unfreeze
-    from .model import MultiTaskModel
 
     # Every run starts from the same pretrained weights: a copy, never the caller's encoder itself.
     enc = copy.deepcopy(encoder) if encoder is not None else SentenceEncoder.from_pretrained(max_length=max_length)
@@ -104,9 +108,6 @@ def _fresh_model(train: dict[str, TaskData], max_length: int, seed: int, encoder
 
 
 def _score_rows(model, test: dict, base: dict, trainer, res) -> list[dict]:
-    from .cache import EncoderCache, encoder_is_frozen
-    from .evaluation import evaluate_all
-    from .freezing import trainable_summary
 
     total = trainable_summary(model).iloc[-1]
     peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else float("nan")
@@ -124,9 +125,6 @@ def run_freeze_scenario(name: str, train: dict, val: dict | None, test: dict, cf
                         encoder=None, callbacks=()) -> tuple[list[dict], object]:
     """Train one freezing scenario from the pretrained encoder; rows of test scores, and the trained model.
     val=None skips validation (and so keeping the best state): the run ends at its last step."""
-    from .cache import EncoderEvalMode
-    from .freezing import GradualUnfreezing, freeze
-    from .training import Trainer, planned_steps
 
     _check(name, FREEZE_SCENARIOS)
     sc = FREEZE_SCENARIOS[name]
@@ -146,7 +144,7 @@ def run_freeze_scenario(name: str, train: dict, val: dict | None, test: dict, cf
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     trainer = Trainer(model, train, cfg, validation={t: val[t] for t in train} if val else None, callbacks=cbs)
-    res = trainer.run()
+    res = cached_run(trainer)
     base = {"scenario": name, "k": sc.k, "seed": seed, "train_size": max(len(d) for d in train.values())}
     return _score_rows(model, test, base, trainer, res), model
 
@@ -155,8 +153,6 @@ def run_lr_scheme(name: str, train: dict, val: dict, test: dict, cfg, max_length
                   encoder=None, callbacks=(), head_lrs: dict[str, float] | None = None) -> tuple[list[dict], object, object]:
     """Train with one learning-rate scheme (optionally with per-task head rates); rows of test scores, the
     trained model and the TrainResult."""
-    from .optim import layerwise_param_groups
-    from .training import Trainer
 
     _check(name, LR_SCHEMES)
     s = LR_SCHEMES[name]
@@ -164,7 +160,7 @@ def run_lr_scheme(name: str, train: dict, val: dict, test: dict, cfg, max_length
     model = _fresh_model(train, max_length, seed, encoder)
     groups = layerwise_param_groups(model, cfg.lr, cfg.head_lr, cfg.layer_decay, cfg.weight_decay, head_lrs=head_lrs) if head_lrs else None
     trainer = Trainer(model, train, cfg, validation={t: val[t] for t in train}, callbacks=list(callbacks), groups=groups)
-    res = trainer.run()
+    res = cached_run(trainer)
     label = name + "".join(f"+{t}_head×{r / s.head_lr:g}" for t, r in (head_lrs or {}).items())
     return _score_rows(model, test, {"scheme": label, "seed": seed}, trainer, res), model, res
 
@@ -173,10 +169,6 @@ def fit_and_test(train_data: dict, val: dict, test: dict, cfg, max_length: int, 
                  hidden: int | None = None) -> tuple[list[dict], object, object]:
     """A fresh pretrained encoder with one head per task in train_data (sentence heads with a hidden layer of
     `hidden` units when given), trained by `cfg`, scored on test at the precision it trained and validated at."""
-    from .encoder import SentenceEncoder
-    from .evaluation import evaluate_all
-    from .model import MultiTaskModel
-    from .training import train
 
     if cfg.task_epochs:  # a run of fewer tasks keeps only its own tasks' passes
         cfg = replace(cfg, task_epochs={t: e for t, e in cfg.task_epochs.items() if t in train_data} or None)
@@ -208,7 +200,6 @@ def run_size_sweep(train: dict, val: dict, test: dict, cfg, max_length: int, siz
     cfg's epochs, but at least min_steps steps, so that small sets still see enough updates."""
     from tqdm.auto import tqdm
 
-    from .training import planned_steps
 
     rows = []
     for n in tqdm(sizes, desc="size sweep", leave=False):
@@ -220,13 +211,28 @@ def run_size_sweep(train: dict, val: dict, test: dict, cfg, max_length: int, siz
     return rows
 
 
+class DriftTrack(Callback):
+    """Records a task's validation score, and how far the shared encoder has moved from where the run began
+    (‖θ − θ₀‖ / ‖θ₀‖ over all its weights), at each evaluation."""
+
+    def __init__(self, task: str):
+        self.task = task
+        self.rows: list[dict] = []
+
+    def on_train_begin(self, trainer) -> None:
+        self._start = [p.detach().clone() for p in trainer.model.encoder.parameters()]
+        self._norm = float(sum(p.float().pow(2).sum() for p in self._start).sqrt())
+
+    @torch.no_grad()
+    def on_evaluate(self, trainer, step, metrics) -> None:
+        moved = float(sum((p.float() - q.float()).pow(2).sum() for p, q in zip(trainer.model.encoder.parameters(), self._start)).sqrt())
+        self.rows.append({"step": step, "score": metrics[self.task]["score"], "encoder_moved": moved / self._norm})
+
+
 def run_head_drift(model, train: dict, val: dict, frozen_task: str, cfg, eval_every: int, freeze_encoder: bool = False) -> pd.DataFrame:
     """Scenario (c): freeze one task's head and train the encoder and the other heads on the other tasks.
     Returns the frozen task's validation score at every evaluation (step 0 = before), its drift, and how far the shared
     encoder had moved from its starting weights (relative distance) at each."""
-    from .evaluation import evaluate
-    from .freezing import freeze, unfreeze
-    from .training import Callback, Trainer
 
     unfreeze(model, "all")
     freeze(model, f"head:{frozen_task}")
@@ -237,32 +243,10 @@ def run_head_drift(model, train: dict, val: dict, frozen_task: str, cfg, eval_ev
         raise ValueError(f"head drift needs a task other than {frozen_task!r} to train on")
     rows = [{"step": 0, "score": evaluate(model, val[frozen_task], frozen_task, precision=cfg.precision)["score"], "encoder_moved": 0.0}]
     head_before = [p.detach().clone() for p in model.heads[frozen_task].parameters()]
-    enc_before = [p.detach().clone() for p in model.encoder.parameters()]
-    enc_norm = float(sum(p.float().pow(2).sum() for p in enc_before).sqrt())
-
-    def moved() -> float:
-        """How far the shared encoder is from where the drift began: ‖θ − θ₀‖ / ‖θ₀‖ over all its weights."""
-        with torch.no_grad():
-            return float(sum((p.float() - q.float()).pow(2).sum() for p, q in zip(model.encoder.parameters(), enc_before)).sqrt()) / enc_norm
-
-    class Track(Callback):
-        """Records the frozen task's validation score, and how far the encoder has moved, at each evaluation; a cached run
-        gives the records back."""
-
-        def on_evaluate(self, trainer, step, metrics):
-            rows.append({"step": step, "score": metrics[frozen_task]["score"], "encoder_moved": moved()})
-
-        def cache_key(self):
-            return f"head drift of {frozen_task}"
-
-        def cache_state(self):
-            return rows[1:]
-
-        def load_cache_state(self, state):
-            rows.extend(state)
-
+    track = DriftTrack(frozen_task)
     cfg = replace(cfg, eval_every=eval_every, keep_best=False)
-    Trainer(model, others, cfg, validation={frozen_task: val[frozen_task]}, callbacks=[Track()]).run()
+    cached_run(Trainer(model, others, cfg, validation={frozen_task: val[frozen_task]}, callbacks=[track]))
+    rows += track.rows
     unchanged = all(torch.equal(a, b.detach()) for a, b in zip(head_before, model.heads[frozen_task].parameters()))
     out = pd.DataFrame(rows)
     out["drift"] = out.score - out.score.iloc[0]

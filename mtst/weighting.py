@@ -63,6 +63,40 @@ def pcgrad(grads: list[torch.Tensor], seed: int | None = None) -> list[torch.Ten
     return out
 
 
+def joint_backward(trainer) -> torch.Tensor:
+    """One batch of every task, at one step (all_tasks_per_step, or pcgrad). equal/uncertainty: the weighted sum's
+    gradient, one task at a time so that only one graph is in memory. pcgrad: each task's gradient on the shared
+    encoder, projected off the others' where they conflict, then summed; the heads get their own. Returns the summed
+    loss, detached."""
+    model, seed = trainer.model, trainer.config.seed
+    total = torch.zeros((), device=trainer.device)
+    if trainer.config.weighting != "pcgrad":
+        for task in trainer.train_data:
+            loss = trainer.loss(task, trainer.next_batch(task))
+            loss.backward()
+            total = total + loss.detach()
+        return total
+    shared = [p for p in model.encoder.parameters() if p.requires_grad]
+    flat = []
+    for task in trainer.train_data:
+        loss = trainer.loss(task, trainer.next_batch(task))
+        head = [p for p in model.heads[task].parameters() if p.requires_grad]
+        grads = torch.autograd.grad(loss, shared + head, allow_unused=True)
+        for p, g in zip(head, grads[len(shared):]):
+            if g is not None:
+                p.grad = g if p.grad is None else p.grad + g
+        flat.append(trainer.dist.mean(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
+                                                 for p, g in zip(shared, grads[: len(shared)])])))
+        total = total + loss.detach()
+    if shared:
+        summed = torch.stack(pcgrad(flat, seed=seed * 100_003 + trainer.step)).sum(0)
+        offset = 0
+        for p in shared:
+            p.grad = summed[offset : offset + p.numel()].view_as(p).clone()
+            offset += p.numel()
+    return total
+
+
 def uncertainty_summary(result, tail: float = 0.1) -> pd.DataFrame:
     """Where uncertainty weighting ended against where it was heading, per task: the learned weight exp(−s) at the
     last step; the weight that balances the task's recent loss L (exp(−s)·L + s/2 is lowest at exp(−s) = 1/(2L));

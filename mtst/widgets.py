@@ -13,6 +13,9 @@ import torch
 
 from .checks import check_count
 from .encoder import POOLING_MODES, SentenceEncoder, check_pooling
+from .freezing import plot_freeze_map, plot_step_report
+from .model import word_predictions
+from .optim import SCHEDULES, plot_lr_schedule, schedule_frame
 from .probes import nearest_neighbours
 
 
@@ -122,7 +125,6 @@ def predict_html(model, sentence: str) -> str:
             parts.append(f"<b>{html.escape(task)}</b>: {html.escape(value)}")
     words = sentence.split()
     for task in [t for t in out if model.task_kind(t) == "token"]:
-        from .model import word_predictions
 
         batch = model.tokenize([sentence])
         with torch.inference_mode():
@@ -161,26 +163,25 @@ def predict_widget(model, sentence: str = ""):
     return box
 
 
-def freeze_panel(panel_model, steps: int = 3):
+def freeze_panel(playground, steps: int = 3):
     """One toggle per part, a live trainable readout and freeze map, and a button that trains real steps."""
     import ipywidgets as W
 
-    from .freezing import plot_freeze_map, plot_step_report
 
-    toggles = {part: W.Checkbox(value=panel_model.is_trainable(part), description=part, indent=False, layout=W.Layout(width="150px"))
-               for part in panel_model.parts}
-    readout = W.Label(value=panel_model.readout())
+    toggles = {part: W.Checkbox(value=playground.is_trainable(part), description=part, indent=False, layout=W.Layout(width="150px"))
+               for part in playground.parts}
+    readout = W.Label(value=playground.readout())
     readout.add_class("mtst-trainable-readout")
     figure = W.Output()
     button = W.Button(description=f"train {steps} steps", icon="play")
     report = W.Output()
 
     def draw():
-        _show_in(figure, lambda ax: plot_freeze_map(panel_model.model, ax=ax))
+        _show_in(figure, lambda ax: plot_freeze_map(playground.model, ax=ax))
 
     def on_toggle(change, part):
-        panel_model.set_trainable(part, change["new"])
-        readout.value = panel_model.readout()
+        playground.set_trainable(part, change["new"])
+        readout.value = playground.readout()
         draw()
 
     def on_train(_):
@@ -188,7 +189,7 @@ def freeze_panel(panel_model, steps: int = 3):
         try:
             report.clear_output()
             with report:  # the progress bar shows here while the steps train
-                result = panel_model.train_steps(steps, progress=True)
+                result = playground.train_steps(steps, progress=True)
             _show_in(report, lambda ax: plot_step_report(result, ax=ax))
         finally:
             button.disabled = False
@@ -198,7 +199,7 @@ def freeze_panel(panel_model, steps: int = 3):
     button.on_click(on_train)
     draw()
     box = W.VBox([W.HBox([W.VBox(list(toggles.values())), figure]), readout, button, report])
-    box.model, box.toggles, box.readout, box.button, box.report = panel_model, toggles, readout, button, report
+    box.model, box.toggles, box.readout, box.button, box.report = playground, toggles, readout, button, report
     box.add_class("mtst-freeze-panel")
     return box
 
@@ -207,7 +208,6 @@ def lr_schedule_widget(model, total_steps: int = 200):
     """Sliders for base lr, head lr, decay ξ, warmup, schedule and steps; a live plot of every group's LR."""
     import ipywidgets as W
 
-    from .optim import SCHEDULES, plot_lr_schedule, schedule_frame
 
     lr = W.FloatLogSlider(value=1e-4, base=10, min=-6, max=-2, step=0.25, description="lr (top layer)", readout_format=".1e")
     head_lr = W.FloatLogSlider(value=1e-3, base=10, min=-6, max=-1, step=0.25, description="head lr", readout_format=".1e")

@@ -10,7 +10,7 @@ from helpers import short_config
 
 import mtst
 from mtst import claims, scenarios
-from mtst.cache import EncoderCache, EncoderEvalMode
+from mtst.features import EncoderCache, EncoderEvalMode
 
 warnings.filterwarnings("ignore", message=".*truncated")
 
@@ -25,7 +25,7 @@ def test_cache_and_no_cache_train_the_same_heads(small_encoder, data):
         model = mtst.freeze(mtst.MultiTaskModel.for_tasks(copy.deepcopy(small_encoder), data, seed=0), "encoder")
         trainer = mtst.Trainer(model, data, _cfg(cache_encoder=cached), callbacks=[EncoderEvalMode()])
         trainer.run()
-        assert (trainer.cache is not None) == cached
+        assert (trainer.features is not None) == cached
         heads[cached] = {k: v.clone() for k, v in model.heads.state_dict().items()}
         scores[cached] = mtst.evaluate_all(model, data).set_index("task").score
     pd.testing.assert_series_equal(scores[False], scores[True])
@@ -36,7 +36,7 @@ def test_cache_and_no_cache_train_the_same_heads(small_encoder, data):
 
 
 def test_validation_on_the_cache_scores_what_the_encoder_scores_and_runs_the_encoder_once(small_encoder, data, monkeypatch):
-    monkeypatch.setattr(mtst.cache, "_SHARED", {})  # no cache of an earlier test's: count this run's encoder passes
+    monkeypatch.setattr(mtst.features, "_SHARED", {})  # no cache of an earlier test's: count this run's encoder passes
     val = {t: mtst.load_task(t, "validation", "ci").subset(20) for t in mtst.TASKS}
     history, calls = {}, {}
     for cached in (False, True):
@@ -56,7 +56,7 @@ def test_validation_on_the_cache_scores_what_the_encoder_scores_and_runs_the_enc
     # uncached: one per training step and per task at each of the four validations
     assert calls[True] == 2 * len(mtst.TASKS) and calls[False] == 6 + 4 * len(mtst.TASKS)
     with pytest.raises(ValueError, match="holds 20 examples of 'topic', not the 24 given"):
-        mtst.evaluate(model, data["topic"], "topic", cache=trainer.val_cache)
+        mtst.evaluate(model, data["topic"], "topic", cache=trainer.val_features)
 
 
 def test_unfreezing_the_encoder_during_a_cached_run_is_refused(small_encoder, data):
@@ -181,13 +181,13 @@ def test_every_score_a_run_reports_is_measured_at_the_precision_it_trained_at(sm
     from mtst import evaluation
     from mtst.lab import experiments
 
-    seen, original = [], evaluation.evaluate
+    seen, original = [], evaluation.predict_labels
 
-    def recording(*args, precision="auto", **kw):
+    def recording(model, data, task, batch_size, precision, cache):  # as mtst.evaluate calls it
         seen.append(precision)
-        return original(*args, precision=precision, **kw)
+        return original(model, data, task, batch_size, precision, cache)
 
-    monkeypatch.setattr(evaluation, "evaluate", recording)
+    monkeypatch.setattr(evaluation, "predict_labels", recording)
     cfg = _cfg(precision="bf16", steps=3)
     scenarios.run_freeze_scenario("b_backbone_frozen", data, data, data, cfg, 32, 0, small_encoder)
     assert len(seen) >= 2 * len(data) and set(seen) == {"bf16"}  # validation, then test

@@ -137,9 +137,9 @@ def test_freeze_panel_is_driven_by_value(model, data):
     import matplotlib
 
     matplotlib.use("Agg")
-    from mtst.freezing import FreezePanelModel
+    from mtst.panels import FreezePlayground
 
-    panel = mtst.widgets.freeze_panel(FreezePanelModel(model, data), steps=2)
+    panel = mtst.widgets.freeze_panel(FreezePlayground(model, data), steps=2)
     total = sum(p.numel() for p in model.parameters())
     layer5 = sum(p.numel() for p in model.encoder.layers[5].parameters())
     assert panel.readout.value.startswith(f"trainable: {total:,} of {total:,}")

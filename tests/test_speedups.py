@@ -15,7 +15,7 @@ from helpers import short_config
 import mtst
 from mtst import runcache
 from mtst.batches import make_batch
-from mtst.cache import EncoderCache, EncoderEvalMode, PrefixCache
+from mtst.features import EncoderCache, EncoderEvalMode, PrefixCache
 from mtst.sampling import BatchQueue
 
 warnings.filterwarnings("ignore", message=".*truncated")
@@ -58,7 +58,7 @@ def test_training_on_the_prefix_cache_is_training_through_an_eval_mode_prefix(sm
         model = _model(small_encoder, data, "embeddings", "layers:0-3")
         trainer = mtst.Trainer(model, data, _cfg(cache_prefix=cached), validation=val, callbacks=[] if cached else [EncoderEvalMode(k=4)])
         res = trainer.run()
-        assert isinstance(trainer.cache, PrefixCache) == cached
+        assert isinstance(trainer.features, PrefixCache) == cached
         runs[cached] = (res, {k: v.clone() for k, v in model.state_dict().items()}, mtst.evaluate_all(model, val).score.tolist())
     (a, wa, sa), (b, wb, sb) = runs[False], runs[True]
     np.testing.assert_allclose(a.curves().loss, b.curves().loss, rtol=1e-4)
@@ -79,9 +79,6 @@ def test_the_prefix_cache_needs_a_frozen_prefix_and_keeps_it_frozen(small_encode
             if step == 3:
                 mtst.unfreeze(trainer.model, "layer:1")
 
-        def cache_key(self):
-            return "Thaw"
-
     model = _model(small_encoder, data, "embeddings", "layers:0-3")
     with pytest.raises(ValueError, match="layer_1 became trainable at step 3, but the run trains on cached outputs"):
         mtst.Trainer(model, data, _cfg(cache_prefix=True), callbacks=[Thaw()]).run()
@@ -90,7 +87,7 @@ def test_the_prefix_cache_needs_a_frozen_prefix_and_keeps_it_frozen(small_encode
 def test_a_whole_frozen_encoder_with_cache_prefix_uses_the_encoder_cache(small_encoder, data):
     trainer = mtst.Trainer(_model(small_encoder, data, "encoder"), data, _cfg(cache_prefix=True))
     trainer.run()
-    assert type(trainer.cache).__name__ == "EncoderCache"
+    assert type(trainer.features).__name__ == "EncoderCache"
 
 
 # --------------------------------------------------------------------------- batches bucketed by length
@@ -168,13 +165,63 @@ def test_anything_that_decides_a_run_makes_it_a_new_run(small_encoder, data, val
     assert not mtst.train(model, train, cfg, validation=val, callbacks=cbs, run_cache=cache).from_cache
 
 
-def test_a_callback_that_cannot_say_what_it_does_is_never_cached(small_encoder, data, cache):
-    class Unknown(mtst.Callback):
+class Scaled(mtst.Callback):
+    """A callback that changes training: its argument is kept under its own name, so the run cache can key it."""
+
+    def __init__(self, factor: float):
+        self.factor = factor
+        self.seen: list[tuple[int, str]] = []
+
+    def on_after_backward(self, trainer, step, task):
+        self.seen.append((step, task))
+        for p in trainer.model.parameters():
+            if p.grad is not None:
+                p.grad.mul_(self.factor)
+
+
+class Hidden(mtst.Callback):
+    """The same change with its argument kept under another name: the run cache cannot read its configuration."""
+
+    def __init__(self, factor: float):
+        self._f = factor
+
+    def on_after_backward(self, trainer, step, task):
+        for p in trainer.model.parameters():
+            if p.grad is not None:
+                p.grad.mul_(self._f)
+
+
+def test_a_callback_is_keyed_by_its_arguments_and_gives_back_what_it_recorded(small_encoder, data, cache):
+    first = Scaled(0.5)
+    a = mtst.train(_model(small_encoder, data), data, _cfg(), callbacks=[first], run_cache=cache)
+    again = Scaled(0.5)
+    b = mtst.train(_model(small_encoder, data), data, _cfg(), callbacks=[again], run_cache=cache)
+    assert (a.from_cache, b.from_cache) == (False, True)
+    assert again.seen == first.seen and isinstance(again.seen[0], tuple)  # recorded state comes back, tuples as tuples
+    other = mtst.train(_model(small_encoder, data), data, _cfg(), callbacks=[Scaled(0.25)], run_cache=cache)
+    assert not other.from_cache and other.curves().loss.tolist() != a.curves().loss.tolist()
+
+
+def test_a_callback_whose_configuration_cannot_be_read_is_never_cached_and_the_report_says_so(small_encoder, data, cache):
+    for _ in range(2):
+        assert not mtst.train(_model(small_encoder, data), data, _cfg(), callbacks=[Hidden(0.5)], run_cache=cache).from_cache
+    assert not (cache.folder / "runs").exists()
+    assert "not cached: 2 runs with callbacks whose configuration it cannot read (Hidden)" in cache.report()
+
+    class Local(mtst.Callback):  # defined in a function: it may read names there that no key sees
         pass
 
-    for _ in range(2):
-        assert not mtst.train(_model(small_encoder, data), data, _cfg(), callbacks=[Unknown()], run_cache=cache).from_cache
-    assert not (cache.folder / "runs").exists()
+    assert runcache.callback_config(Local()) is None and runcache.callback_config(Scaled(1.0))["config"] == {"factor": 1.0}
+
+
+def test_trainer_run_always_trains_and_train_is_the_memo_layer_above_it(small_encoder, data, cache):
+    mtst.train(_model(small_encoder, data), data, _cfg(), run_cache=cache)
+    runcache.configure(cache.folder, enabled=True)
+    try:
+        assert not mtst.Trainer(_model(small_encoder, data), data, _cfg()).run().from_cache
+        assert mtst.training.cached_run(mtst.Trainer(_model(small_encoder, data), data, _cfg())).from_cache
+    finally:
+        runcache.configure()
 
 
 @pytest.mark.parametrize("damage", ["weights", "record", "format"])
@@ -245,7 +292,7 @@ def test_a_run_is_the_same_run_whatever_the_tokenizer_was_last_called_with(small
 def test_frozen_scenarios_share_one_encoding_of_the_same_data(small_encoder, data, monkeypatch):
     """The feature extractor at 1× and 10× its head steps, and the frozen backbone's test scores, freeze the same
     pretrained encoder: its outputs on the same data are computed once. Another encoder or other data: anew."""
-    monkeypatch.setattr(mtst.cache, "_SHARED", {})
+    monkeypatch.setattr(mtst.features, "_SHARED", {})
     a = EncoderCache.shared(_model(small_encoder, data, "encoder"), data)
     assert EncoderCache.shared(_model(small_encoder, data, "encoder"), data) is a
     assert EncoderCache.shared(_model(small_encoder, data, "encoder"), {t: d.subset(10) for t, d in data.items()}) is not a

@@ -23,6 +23,14 @@ from pathlib import Path
 import torch
 
 from ..checks import check_device
+from ..data import TASKS, load_task
+from ..encoder import POOLING_MODES, TOKENIZE_THREADS, SentenceEncoder, default_model_path
+from ..model import MultiTaskModel
+from ..panels import FreezePlayground
+from ..runcache import configure
+from ..widgets import _pooling, freeze_panel, lr_schedule_widget
+from . import bench_training as t
+from .bench_scale import _print_processes, bench_processes
 from .provenance import cpu_bf16_flags
 from .timing import _medians, _print_medians, _report, _sync, interleaved  # noqa: F401
 
@@ -31,8 +39,6 @@ def bench_encode(n: int = 2000, batch_size: int = 32, repeats: int = 3, device: 
     """mtst.SentenceEncoder.encode against SentenceTransformer.encode: same model, sentences and batch size."""
     from sentence_transformers import SentenceTransformer
 
-    from ..data import load_task
-    from ..encoder import TOKENIZE_THREADS, SentenceEncoder, default_model_path
 
     dev = check_device(device)
     texts = load_task("sentiment", "train", "full").texts[:n]
@@ -97,9 +103,6 @@ def _print_encode(r: dict) -> None:
 
 def bench_heads(batch_size: int = 32, repeats: int = 10, device: str | None = None) -> dict:
     """Forward cost of 3 heads on one encoder pass, against 1 head and against one encoder pass per task."""
-    from ..data import TASKS, load_task
-    from ..encoder import SentenceEncoder
-    from ..model import MultiTaskModel
 
     dev = check_device(device)
     data = {t: load_task(t, "train", "ci") for t in TASKS}
@@ -135,9 +138,6 @@ def _print_heads(r: dict) -> None:
 def bench_poolings(n: int = 1000, batch_size: int = 32, repeats: int = 3, device: str | None = None) -> dict:
     """Notebook 01's pooling comparison: one `encode` per pooling mode against one `encode_poolings` pass that
     pools every mode from the same token vectors. Real sentiment and topic texts at demo length (128 pieces)."""
-    from ..data import load_task
-    from ..encoder import POOLING_MODES, SentenceEncoder
-    from ..widgets import _pooling
 
     dev = check_device(device)
     enc = SentenceEncoder.from_pretrained(max_length=128).to(dev)
@@ -181,11 +181,6 @@ def bench_widgets(repeats: int = 10, **_) -> dict:
     import IPython.display
     from matplotlib.figure import Figure
 
-    from ..data import TASKS, load_task
-    from ..encoder import SentenceEncoder
-    from ..freezing import FreezePanelModel
-    from ..model import MultiTaskModel
-    from ..widgets import freeze_panel, lr_schedule_widget
 
     def display_as_png(obj, *args, **kwargs):  # what JupyterLab's inline backend does with a figure: a PNG
         if isinstance(obj, Figure):
@@ -194,7 +189,7 @@ def bench_widgets(repeats: int = 10, **_) -> dict:
     IPython.display.display = display_as_png
     data = {t: load_task(t, "train", "ci").subset(64) for t in TASKS}
     model = MultiTaskModel.for_tasks(SentenceEncoder.from_pretrained(max_length=48), data)
-    panel = freeze_panel(FreezePanelModel(model, data, batch_size=8))
+    panel = freeze_panel(FreezePlayground(model, data, batch_size=8))
     lr = lr_schedule_widget(model, total_steps=200)
     box = panel.toggles["layer_5"]
     decays = iter([0.8, 0.9] * repeats)
@@ -211,8 +206,6 @@ def _print_widgets(r: dict) -> None:
 
 
 def _benchmarks() -> dict:
-    from . import bench_training as t
-    from .bench_scale import _print_processes, bench_processes
 
     return {"encode": (bench_encode, _print_encode), "heads": (bench_heads, _print_heads), "optim": (t.bench_optim, t._print_optim),
             "cache": (t.bench_cache, t._print_cache), "monitor": (t.bench_monitor, t._print_monitor),
@@ -234,7 +227,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     args = p.parse_args(argv)
-    from ..runcache import configure
 
     configure(enabled=False)  # a benchmark times the work itself, never a run loaded from the run cache
     try:

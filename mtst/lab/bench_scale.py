@@ -18,6 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
+import mtst
+from mtst import distributed
+from mtst.callbacks import Callback
+
 from .provenance import provenance
 
 WARMUP_STEPS = 3  # the first steps (allocations, the first all-reduce) are not timed
@@ -71,12 +77,6 @@ def _print_processes(r: dict) -> None:
 
 def worker(out: Path, size: str, batch_size: int, steps: int) -> None:
     """One contender: load, train WARMUP_STEPS + steps, time the last `steps`; the main process writes `out`."""
-    import torch
-
-    import mtst
-    from mtst import distributed
-    from mtst.callbacks import Callback
-
     torch.set_num_threads(int(os.environ.get("MTST_BENCH_THREADS", torch.get_num_threads())))
     train = {t: mtst.load_task(t, "train", size) for t in mtst.TASKS}
     encoder = mtst.SentenceEncoder.from_pretrained()

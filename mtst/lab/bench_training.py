@@ -8,7 +8,18 @@ import time
 
 import torch
 
+from ..batches import make_batch, task_loss
 from ..checks import check_device
+from ..config import SIZES, recipe
+from ..data import TASKS, load_splits, load_task
+from ..diagnostics import GradientMonitor
+from ..encoder import SentenceEncoder
+from ..evaluation import evaluate_all
+from ..features import EncoderCache, EncoderEvalMode
+from ..freezing import freeze
+from ..model import MultiTaskModel
+from ..optim import layerwise_param_groups, make_optimizer
+from ..training import TrainConfig, Trainer
 from .provenance import provenance
 from .timing import _medians, _print_medians, _report, interleaved
 
@@ -23,11 +34,6 @@ def _training_steps(dev: torch.device, batch_size: int, contenders: dict[str, tu
     import copy
     from types import SimpleNamespace
 
-    from ..batches import make_batch, task_loss
-    from ..data import TASKS, load_task
-    from ..encoder import SentenceEncoder
-    from ..model import MultiTaskModel
-    from ..optim import layerwise_param_groups, make_optimizer
 
     data = {t: load_task(t, "train", "ci") for t in TASKS}
     base = MultiTaskModel.for_tasks(SentenceEncoder.from_pretrained(max_length=64), data).to(dev)
@@ -79,7 +85,6 @@ def _print_optim(r: dict) -> None:
 def bench_monitor(batch_size: int = 16, repeats: int = 10, device: str | None = None) -> dict:
     """A full training step with the GradientMonitor recording every step (grad norms and update sizes) against
     the same step without it. The monitor only reads, so every contender must end with the plain one's weights."""
-    from ..diagnostics import GradientMonitor
 
     dev = check_device(device)
     monitors = {"plain": None, "monitored": GradientMonitor(every=1), "grads_only": GradientMonitor(every=1, updates=False),
@@ -107,13 +112,6 @@ def _print_monitor(r: dict) -> None:
 def bench_cache(size: str = "demo", batch_size: int = 32, repeats: int = 1, device: str | None = None) -> dict:
     """Heads trained for one epoch on a frozen encoder: through the encoder at every step, against on the cache.
     Both keep the encoder in eval mode, so they must train the same heads; the test metrics show they do."""
-    from ..cache import EncoderCache, EncoderEvalMode
-    from ..data import SIZES, TASKS, load_task
-    from ..encoder import SentenceEncoder
-    from ..evaluation import evaluate_all
-    from ..freezing import freeze
-    from ..model import MultiTaskModel
-    from ..training import TrainConfig, Trainer
 
     dev = check_device(device)
     train_data = {t: load_task(t, "train", size) for t in TASKS}
@@ -127,9 +125,9 @@ def bench_cache(size: str = "demo", batch_size: int = 32, repeats: int = 1, devi
         cfg = TrainConfig(epochs=1.0, batch_size=batch_size, lr=1e-4, head_lr=1e-3, progress=True, device=str(dev), cache_encoder=cached, seed=0)
         trainer = Trainer(model, train_data, cfg, callbacks=[EncoderEvalMode()])
         res = trainer.run()
-        out["epoch_s"][name] = res.wall_time_s - trainer.cache_build_s
+        out["epoch_s"][name] = res.wall_time_s - trainer.features_build_s
         if cached:
-            out["cache_build_s"], out["cache_mib"] = trainer.cache_build_s, trainer.cache.nbytes() / 2**20
+            out["cache_build_s"], out["cache_mib"] = trainer.features_build_s, trainer.features.nbytes() / 2**20
         out["steps"] = res.steps
         out["test_scores"][name] = evaluate_all(model, test).set_index("task")["score"].to_dict()
         heads[name] = {k: v.detach().cpu() for k, v in model.heads.state_dict().items()}
@@ -171,14 +169,6 @@ def bench_prefix(size: str = "demo", epochs: float = 3.0, device: str | None = N
     """The embeddings and layers 0-3 frozen (scenario d_lower4_frozen), trained for `epochs` passes three ways: through
     the frozen prefix as the scenario does (its dropout on), through it in eval mode (the cache's exact twin), and on
     the prefix cache. The twin and the cache must train the same weights; the first shows what dropout there changes."""
-    from ..cache import EncoderEvalMode
-    from ..config import recipe
-    from ..data import SIZES, load_splits
-    from ..encoder import SentenceEncoder
-    from ..evaluation import evaluate_all
-    from ..freezing import freeze
-    from ..model import MultiTaskModel
-    from ..training import Trainer
 
     dev = check_device(device)
     train, _, test = load_splits(size)
@@ -190,10 +180,10 @@ def bench_prefix(size: str = "demo", epochs: float = 3.0, device: str | None = N
         from dataclasses import replace
 
         cfg = replace(recipe(size, 0), steps=None, epochs=epochs, task_epochs=None, device=str(dev), progress=False, cache_prefix=cached)
-        trainer = Trainer(model, train, cfg, callbacks=[EncoderEvalMode(k=4)] if eval_mode else [], run_cache=False)
+        trainer = Trainer(model, train, cfg, callbacks=[EncoderEvalMode(k=4)] if eval_mode else [])
         res = trainer.run()
         out["steps"] = res.steps
-        out["runs"][name] = {"total_s": res.wall_time_s, "cache_build_s": trainer.cache_build_s,
+        out["runs"][name] = {"total_s": res.wall_time_s, "cache_build_s": trainer.features_build_s,
                              "test_scores": evaluate_all(model, test, run_cache=False).set_index("task")["score"].to_dict()}
         weights[name] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     r = out["runs"]
@@ -223,12 +213,6 @@ def bench_bucket(size: str = "demo", batch_size: int = 16, device: str | None = 
     length: the wall time, the word pieces a step pads to, and the test scores."""
     from dataclasses import replace
 
-    from ..config import recipe
-    from ..data import SIZES, load_splits
-    from ..encoder import SentenceEncoder
-    from ..evaluation import evaluate_all
-    from ..model import MultiTaskModel
-    from ..training import Trainer
 
     dev = check_device(device)
     train, _, test = load_splits(size)
@@ -238,9 +222,9 @@ def bench_bucket(size: str = "demo", batch_size: int = 16, device: str | None = 
         model = MultiTaskModel.for_tasks(encoder, train, seed=0)
         cfg = replace(recipe(size, 0), steps=None, epochs=1.0, task_epochs=None, batch_size=batch_size, device=str(dev), progress=False,
                       bucket_by_length=bucketed)
-        trainer = Trainer(model, train, cfg, run_cache=False)
+        trainer = Trainer(model, train, cfg)
         padded = []  # word pieces per batch after padding (batch × longest)
-        make = trainer._next_indices
+        make = trainer.next_batch
 
         def counting(task, make=make, model=model, padded=padded):
             idx = make(task)
@@ -248,7 +232,7 @@ def bench_bucket(size: str = "demo", batch_size: int = 16, device: str | None = 
             padded.append((max(lengths) * len(idx), sum(lengths)))
             return idx
 
-        trainer._next_indices = counting
+        trainer.next_batch = counting
         res = trainer.run()
         out["steps"] = res.steps
         out["runs"][name] = {"total_s": res.wall_time_s, "padded_pieces": sum(p for p, _ in padded), "real_pieces": sum(r for _, r in padded),

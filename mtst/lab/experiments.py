@@ -9,44 +9,54 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 
-from ..data import TASKS
-from ..scenarios import FREEZE_SCENARIOS, LR_SCHEMES, SWEEP_SCENARIOS, fit_and_test
+from ..config import SIZES, TrainConfig, recipe
+from ..data import TASKS, load_task
+from ..diagnostics import ConflictMonitor, GradientMonitor, forgetting, layer_representations
+from ..encoder import SentenceEncoder
+from ..scenarios import (
+    FREEZE_SCENARIOS,
+    LR_SCHEMES,
+    SWEEP_SCENARIOS,
+    fit_and_test,
+    run_freeze_scenario,
+    run_head_drift,
+    run_lr_scheme,
+    steps_to_target,
+    subsample,
+)
+from ..training import planned_steps
+from ..weighting import uncertainty_summary
 
 COLUMNS = ["experiment", "setting", "seed", "task", "metric", "value", "steps", "wall_time_s"]
 
 
-def full_config(size: str, seed: int):
-    """The tuned recipe for the task-level experiments (see README: what was tried)."""
-    from ..training import TrainConfig
+RESULTS_EPOCHS = {"ci": 0.25, "demo": 1.0, "full": 4.0}  # passes over every task's data in a results run, per size
 
-    return TrainConfig(
+
+def full_config(size: str, seed: int) -> TrainConfig:
+    """The notebooks' recipe (`mtst.recipe`) as the results runs use it: the same rates, decay, schedule and sampler,
+    with batches of 32 drawn in random order (not bucketed by length) and RESULTS_EPOCHS passes at every size."""
+    return replace(
+        recipe("full", seed),
         # --epochs (MTST_RESULTS_EPOCHS) shortens a run on a small machine; the provenance records it.
-        epochs=float(os.environ.get("MTST_RESULTS_EPOCHS") or {"ci": 0.25, "demo": 1.0, "full": 4.0}[size]),
+        epochs=float(os.environ.get("MTST_RESULTS_EPOCHS") or RESULTS_EPOCHS[size]),
+        bucket_by_length=False,
         eval_every=int(os.environ["MTST_RESULTS_EVAL_EVERY"]) if os.environ.get("MTST_RESULTS_EVAL_EVERY") else None,
         # --precision (MTST_RESULTS_PRECISION): bf16 autocast on a CPU with bf16 instructions, ~1.7x faster steps.
         precision=os.environ.get("MTST_RESULTS_PRECISION") or "auto",
-        batch_size=32,
-        lr=1e-4,
-        head_lr=1e-3,
-        layer_decay=0.9,
-        warmup_ratio=0.1,
-        schedule="linear",
-        sampler="proportional",
-        seed=seed,
         # --progress (MTST_RESULTS_PROGRESS): a bar over each run's steps; how a run is shown, not part of its recipe.
         progress=os.environ.get("MTST_RESULTS_PROGRESS") == "1",
     )
 
 
 def _load(size: str, split: str, tasks=None) -> dict:
-    from ..data import TASKS, load_task
 
     return {t: load_task(t, split, size) for t in (tasks or TASKS)}
 
 
 def _fit_and_test(size: str, seed: int, tasks: list[str], cfg, hidden: int | None = None):
-    from ..data import SIZES
 
     scores, res, _ = fit_and_test(_load(size, "train", tasks), _load(size, "validation", tasks), _load(size, "test", tasks), cfg,
                                   SIZES[size].max_length, seed, hidden=hidden)
@@ -188,8 +198,6 @@ def _freeze_rows(experiment: str, rows: list[dict], setting_key: str = "scenario
 
 def run_freezing(size: str, seed: int, unit: str | None = None) -> list[dict]:
     """The freezing scenario grid (notebook 03), each scenario from the pretrained encoder with one recipe."""
-    from ..data import SIZES
-    from ..scenarios import run_freeze_scenario
 
     train, val, test = _load(size, "train"), _load(size, "validation"), _load(size, "test")
     rows = []
@@ -209,9 +217,6 @@ def run_freezing_size_sweep(size: str, seed: int, unit: str | None = None) -> li
     """Claims F1/F2: backbone frozen against full fine-tuning at several training-set sizes."""
     from dataclasses import replace
 
-    from ..data import SIZES
-    from ..scenarios import run_freeze_scenario, subsample
-    from ..training import planned_steps
 
     train, val, test = _load(size, "train"), _load(size, "validation"), _load(size, "test")
     cfg = full_config(size, seed)
@@ -238,9 +243,6 @@ def run_head_drift_experiment(size: str, seed: int, unit: str | None = None) -> 
     import copy
     from dataclasses import replace
 
-    from ..data import SIZES
-    from ..scenarios import run_freeze_scenario, run_head_drift
-    from ..training import planned_steps
 
     train, val, test = _load(size, "train"), _load(size, "validation"), _load(size, "test")
     cfg = full_config(size, seed)
@@ -265,11 +267,6 @@ LAYERWISE_RUNS = {**{n: (n, None) for n in LR_SCHEMES}, "decay_0.9+ner_head×10"
 
 def run_layerwise_lr(size: str, seed: int, unit: str | None = None) -> list[dict]:
     """The learning-rate schemes (notebook 04), with the forgetting meter (1 − linear CKA per layer)."""
-    from ..data import SIZES
-    from ..diagnostics import ConflictMonitor, GradientMonitor, forgetting, layer_representations
-    from ..encoder import SentenceEncoder
-    from ..scenarios import run_lr_scheme, steps_to_target
-    from ..training import planned_steps
 
     train, val, test = _load(size, "train"), _load(size, "validation"), _load(size, "test")
     encoder = SentenceEncoder.from_pretrained(max_length=SIZES[size].max_length)
@@ -321,7 +318,6 @@ def run_loss_weighting(size: str, seed: int, unit: str | None = None) -> list[di
     step with equal weights, with learned uncertainty weights, and with PCGrad."""
     from dataclasses import replace
 
-    from ..training import planned_steps
 
     rows = []
     for name, (weighting, joint, changes) in WEIGHTING_RUNS.items():
@@ -341,7 +337,6 @@ def run_loss_weighting(size: str, seed: int, unit: str | None = None) -> list[di
         else:
             scores, res = _fit_and_test(size, seed, list(TASKS), cfg)
         if weighting == "uncertainty":  # where the learned weights ended, and where they were heading
-            from ..weighting import uncertainty_summary
 
             summary = uncertainty_summary(res)
             rows += [_row("loss_weighting", name, seed, task, metric, summary.loc[task, metric], res.steps, res.wall_time_s)

@@ -25,10 +25,12 @@ from pathlib import Path
 import pandas as pd
 
 from .. import distributed
+from ..runcache import configure
 from . import store
+from .docs import render_all
 from .experiments import EXPERIMENTS, SHARED_SETUP, UNITS
 from .kept import Resume
-from .provenance import date_span
+from .provenance import date_span, git_commit
 
 
 def _finish(name: str, rows: list[dict], size: str, seeds: list[int], wall: float, notes: str, out: Path | None) -> None:
@@ -182,7 +184,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--docs", action="store_true", help="re-render the tables in README.md and docs/ from results/ and exit")
     args = p.parse_args(argv)
     if args.docs:
-        from .docs import render_all
 
         for path in render_all():
             print(f"rendered {path.relative_to(store.ROOT)}")
@@ -204,8 +205,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # A results file measures runs made for it: never one loaded from the run cache (child processes inherit this).
     os.environ["MTST_RUN_CACHE"] = "0"
-    from ..runcache import configure
-    from .provenance import git_commit
 
     configure(enabled=False)
 

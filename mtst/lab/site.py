@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mtst
+
 from .store import ROOT
 
 EXECUTED = ROOT / "build" / "executed"  # build/executed/<size>/NN_name.ipynb, written by `make notebooks` / `make demo`
@@ -28,8 +30,8 @@ SITE = ROOT / "build" / "site"
 MAKE_TARGET = {"ci": "make notebooks", "demo": "make demo"}
 
 # The library's modules in the order docs/architecture.md draws them, bottom to top: the API reference follows it.
-API_MODULES = ("data", "encoder", "model", "config", "sampling", "callbacks", "cache", "evaluation", "runcache", "optim",
-               "weighting", "training", "freezing", "diagnostics", "scenarios", "claims", "probes", "plotting",
+API_MODULES = ("data", "encoder", "model", "config", "sampling", "callbacks", "features", "evaluation", "runcache", "optim",
+               "weighting", "training", "freezing", "panels", "diagnostics", "scenarios", "claims", "probes", "plotting",
                "widgets")
 
 FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#2b5d8a"/>'
@@ -105,8 +107,6 @@ def pick_size() -> str:
 
 
 def _public_names_by_module() -> dict[str, list[str]]:
-    import mtst
-
     found: dict[str, list[str]] = {m: [] for m in API_MODULES}
     for name in mtst.__all__:
         obj = getattr(mtst, name)
@@ -125,8 +125,6 @@ def _holds(obj) -> str:
 
 def api_page() -> str:
     """The API reference: every name in `mtst.__all__`, under the module that defines it, bottom to top."""
-    import mtst
-
     out = ["# API reference", "",
            "Every public name, importable as `mtst.NAME`, under the module that defines it. The modules are in the",
            "order of [the architecture page](docs/architecture.md): each uses only those above it.", ""]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from . import store
 from .provenance import date_span
+from .verdicts import table
 
 
 def table_benchmarks() -> str:
@@ -150,7 +151,6 @@ def _timed_when(run: dict) -> str:
 
 def table_verdicts() -> str:
     """The claims' verdicts at the notebooks' default size against the full-size verdicts (results/verdicts.json)."""
-    from .verdicts import table
 
     return table()
 

@@ -17,6 +17,7 @@ import pandas as pd
 from ..config import TrainConfig
 from .experiments import COLUMNS, EXPERIMENTS, full_config, tuned_config
 from .kept import load_kept
+from .provenance import provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS_DIR = ROOT / "results"
@@ -36,7 +37,6 @@ def summarize(df: pd.DataFrame, metric: str = "score") -> pd.DataFrame:
 
 def config_of(experiment: str, size: str) -> dict:
     """The recipe an experiment's runs share, as the provenance records it (the seed and the progress bar left out)."""
-    from ..training import TrainConfig
 
     cfg = asdict((tuned_config if experiment == "tuned_recipe" else full_config)(size, 0)) if experiment in EXPERIMENTS else asdict(TrainConfig())
     cfg.pop("seed", None)
@@ -45,7 +45,6 @@ def config_of(experiment: str, size: str) -> dict:
 
 
 def write(experiment: str, rows: list[dict], size: str, seeds: list[int], wall: float, notes: str = "") -> Path:
-    from .provenance import provenance
 
     RESULTS_DIR.mkdir(exist_ok=True)
     df = pd.DataFrame(rows, columns=COLUMNS)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import claims
+from ..config import SIZES
+from ..scenarios import FREEZE_SCENARIOS, LR_SCHEMES
 from .experiments import PRECISION_TASKS, UNITS
 from .store import load, load_with_control, summarize
 
@@ -138,7 +140,6 @@ def _cost(df: pd.DataFrame, metric: str) -> pd.Series:
 
 
 def table_freezing() -> str:
-    from ..scenarios import FREEZE_SCENARIOS
 
     df, prov = load("freezing")
     wide = _scores_by_setting(df)
@@ -217,7 +218,6 @@ def table_head_drift(tag: str | None = None) -> str:
 
 def table_layerwise_lr(tag: str | None = None) -> str:
     """The learning-rate schemes' test scores, forgetting and speed; `tag` reads results/layerwise_lr.<tag>.csv."""
-    from ..scenarios import LR_SCHEMES
 
     df, prov, cprov = load_with_control("layerwise_lr", tag)
     wide = _scores_by_setting(df)
@@ -342,7 +342,6 @@ def table_headline() -> str:
 
 def table_sizes() -> str:
     """The README's sizes table, read from mtst.SIZES (what a size keeps, and the training budget of a notebook's run)."""
-    from ..data import SIZES
 
     uses = {"ci": "`make test`", "demo": "JupyterLab, by default", "full": "`make results`"}
     lines = ["| size | data per task (train / validation / test), word pieces | a notebook's training run | used by |", "|---|---|---|---|"]

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import claims
 from . import store
+from .provenance import provenance
 from .store import RESULTS_DIR, load, load_with_control
 
 PATH = RESULTS_DIR / "verdicts.json"
@@ -204,7 +205,6 @@ def record(tables: dict[str, pd.DataFrame], size: str, seed: int, notebooks: dic
            runs: dict[str, dict] | None = None, means: dict[str, dict] | None = None) -> dict:
     """results/verdicts.json from the claims tables of a notebook run: each claim's verdict at `size` and at full size,
     how the runs differ where they disagree, and (`taught`, from `lessons` on `means`) each lesson's evidence."""
-    from .provenance import provenance
 
     out = {**provenance(size=size, seed=seed, notebooks=notebooks), "runs": runs or {}, "means": means or {},
            "default_verdicts": {kind: table.verdict.to_dict() for kind, table in tables.items()}}

@@ -1,4 +1,4 @@
-"""Run a frozen part of the encoder once, not at every step.
+"""Frozen features: run a frozen part of the encoder once, not at every step (a strategy the training loop calls).
 
 A frozen layer maps a sentence to the same output at every epoch, so running it again is wasted work (dropout aside).
 - `EncoderCache`: the whole encoder frozen. Every example's encoder output is computed once (encoder in eval mode, a
@@ -16,9 +16,11 @@ from __future__ import annotations
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
+from .batches import make_batch
 from .callbacks import Callback
 from .data import TaskData
 from .model import IGNORE_INDEX, MultiTaskModel
+from .runcache import data_digest, digest, tensors_digest, tokenizer_digest
 
 
 def encoder_is_frozen(model: MultiTaskModel) -> bool:
@@ -57,14 +59,32 @@ class EncoderEvalMode(Callback):
     def on_step_begin(self, trainer, step: int, task: str) -> None:
         self.on_train_begin(trainer)  # evaluation switches the whole model back to train mode
 
-    def cache_key(self) -> str:
-        return f"EncoderEvalMode(k={self.k})"
+
+def build(model: MultiTaskModel, train_data: dict[str, TaskData], validation: dict[str, TaskData], progress: bool = False):
+    """The features of the frozen part on the training and validation data, for `cache_encoder` / `cache_prefix`:
+    an EncoderCache when the whole encoder is frozen, else a PrefixCache of the frozen embeddings and lower layers."""
+    if encoder_is_frozen(model):
+        def make(data):
+            return EncoderCache.shared(model, data)  # the same frozen encoder on the same data: built once per process
+    else:
+        k = frozen_prefix_depth(model)
+        if k is None:
+            raise ValueError("cache_prefix=True needs a frozen prefix, at least the embeddings: call "
+                             "mtst.freeze(model, 'embeddings', 'layers:0-1') (for example) first, or train without the cache")
+
+        def make(data):
+            return PrefixCache(model, data, k, progress=progress)
+    return make(train_data), (make(validation) if validation else None)
+
+
+def frozen_modules(model: MultiTaskModel, features) -> list:
+    """The modules whose outputs `features` holds: a run on them cannot unfreeze these."""
+    return [] if features is None else _prefix_modules(model, getattr(features, "k", None))
 
 
 def _batches(model: MultiTaskModel, data: TaskData, batch_size: int, progress: bool, desc: str):
     from tqdm.auto import tqdm
 
-    from .batches import make_batch
 
     for start in tqdm(range(0, len(data), batch_size), desc=desc, disable=not progress, leave=False):
         idx = list(range(start, min(start + batch_size, len(data))))
@@ -135,7 +155,6 @@ class EncoderCache(_Cache):
         same pretrained encoder (the feature extractor at 1× and 10× its head steps, the frozen backbone's test scores)
         share it. Keyed by the encoder's weights, settings and tokenizer and by the data, so a changed encoder or
         dataset is encoded anew."""
-        from .runcache import data_digest, digest, tensors_digest, tokenizer_digest
 
         enc = model.encoder
         key = digest(tensors_digest(enc.state_dict()), enc.pooling, enc.max_length, tokenizer_digest(enc.tokenizer), str(model.device),

@@ -11,7 +11,7 @@ import pytest
 from mtst import claims
 from mtst.lab import verdicts
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = {"freezing": "03_freezing_scenarios.ipynb", "layerwise": "04_layerwise_lr.ipynb"}
 
 
