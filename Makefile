@@ -17,7 +17,7 @@ PORT ?= 8888
 export MALLOC_MMAP_THRESHOLD_ ?= 1073741824
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 
-.PHONY: lab test unit notebooks e2e chromium lint demo site results bench lock clean docker container
+.PHONY: lab test unit notebooks e2e chromium lint demo warm site results bench lock clean docker container
 
 $(STAMP): requirements.lock requirements-data.txt pyproject.toml
 	bash tools/setup_venv.sh $(VENV)
@@ -66,6 +66,11 @@ demo: $(STAMP)
 	@rm -rf $(EXECUTED)/demo && mkdir -p $(EXECUTED)/demo && cp $(NOTEBOOKS) $(EXECUTED)/demo/
 	MTST_SIZE=demo $(VENV)/bin/pytest -q -p no:cacheprovider --durations=0 --nbmake --nbmake-timeout=1200 --overwrite $(EXECUTED)/demo/*.ipynb
 	MTST_EXECUTED=$(EXECUTED)/demo $(VENV)/bin/pytest -q -m executed tests/test_executed.py
+
+# Before class: every notebook at the size JupyterLab opens with, in order, into the run cache that `make lab` uses
+# ($MTST_CACHE_DIR, else ~/.cache/mtst), printing what each cost; in class they then open warm.
+warm: $(STAMP)
+	$(PY) tools/time_notebooks.py --size demo
 
 # The static site in build/site/html (mtst.lab.site): the README, the executed notebooks (demo's if current, else
 # ci's; SIZE=ci or SIZE=demo to choose), docs/ and the API reference. Runs `make notebooks` first if neither exists.

@@ -85,7 +85,6 @@ def frozen_modules(model: MultiTaskModel, features) -> list:
 def _batches(model: MultiTaskModel, data: TaskData, batch_size: int, progress: bool, desc: str):
     from tqdm.auto import tqdm
 
-
     for start in tqdm(range(0, len(data), batch_size), desc=desc, disable=not progress, leave=False):
         idx = list(range(start, min(start + batch_size, len(data))))
         batch = make_batch(model, data, idx)

@@ -171,7 +171,6 @@ class MultiTaskModel(nn.Module):
         Under `accelerate launch`, only the main process writes, and every process returns once it has."""
         from safetensors.torch import save_file
 
-
         path, dist = Path(path), current()
         if not dist.is_main:
             dist.wait()

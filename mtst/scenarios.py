@@ -100,15 +100,13 @@ def _check(name: str, table: dict) -> None:
         raise ValueError(f"unknown scenario {name!r}; valid: {', '.join(table)}")
 
 
-def _fresh_model(train: dict[str, TaskData], max_length: int, seed: int, encoder=None):
-
+def _fresh_model(train_data: dict[str, TaskData], max_length: int, seed: int, encoder=None):
     # Every run starts from the same pretrained weights: a copy, never the caller's encoder itself.
     enc = copy.deepcopy(encoder) if encoder is not None else SentenceEncoder.from_pretrained(max_length=max_length)
-    return unfreeze(MultiTaskModel.for_tasks(enc, train, seed=seed), "all")  # whatever the caller froze, start trainable
+    return unfreeze(MultiTaskModel.for_tasks(enc, train_data, seed=seed), "all")  # whatever the caller froze, start trainable
 
 
 def _score_rows(model, test: dict, base: dict, trainer, res) -> list[dict]:
-
     total = trainable_summary(model).iloc[-1]
     peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else float("nan")
     test = {t: test[t] for t in model.tasks}
@@ -121,14 +119,14 @@ def _score_rows(model, test: dict, base: dict, trainer, res) -> list[dict]:
             for r in scores.to_dict("records")]
 
 
-def run_freeze_scenario(name: str, train: dict, val: dict | None, test: dict, cfg, max_length: int, seed: int = 0,
+def run_freeze_scenario(name: str, train_data: dict, validation: dict | None, test: dict, cfg, max_length: int, seed: int = 0,
                         encoder=None, callbacks=()) -> tuple[list[dict], object]:
     """Train one freezing scenario from the pretrained encoder; rows of test scores, and the trained model.
-    val=None skips validation (and so keeping the best state): the run ends at its last step."""
+    validation=None skips validation (and so keeping the best state): the run ends at its last step."""
 
     _check(name, FREEZE_SCENARIOS)
     sc = FREEZE_SCENARIOS[name]
-    model = _fresh_model(train, max_length, seed, encoder)
+    model = _fresh_model(train_data, max_length, seed, encoder)
     if sc.freeze:
         freeze(model, *sc.freeze)
     cbs = list(callbacks)
@@ -136,20 +134,20 @@ def run_freeze_scenario(name: str, train: dict, val: dict | None, test: dict, cf
         cbs.append(EncoderEvalMode())
     # cfg.cache_prefix: the lower-k-frozen scenarios (d) train on their frozen prefix's cached hidden states. The frozen
     # backbone (b) keeps running through its encoder, dropout on: that is what tells it from the feature extractor (a).
-    cfg = replace(cfg, seed=seed, cache_encoder=sc.cache, cache_prefix=bool(cfg.cache_prefix and sc.k is not None and 0 < sc.k < 6))
+    cfg = replace(cfg, seed=seed, cache_encoder=sc.cache, cache_prefix=bool(cfg.cache_prefix and sc.k is not None and 0 < sc.k < len(model.encoder.layers)))
     if sc.passes != 1.0:
-        cfg = replace(cfg, steps=round(planned_steps(train, cfg) * sc.passes))
+        cfg = replace(cfg, steps=round(planned_steps(train_data, cfg) * sc.passes))
     if sc.gradual:
-        cbs.insert(0, GradualUnfreezing(every=max(1, planned_steps(train, cfg) // 8)))
+        cbs.insert(0, GradualUnfreezing(every=max(1, planned_steps(train_data, cfg) // 8)))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    trainer = Trainer(model, train, cfg, validation={t: val[t] for t in train} if val else None, callbacks=cbs)
+    trainer = Trainer(model, train_data, cfg, validation={t: validation[t] for t in train_data} if validation else None, callbacks=cbs)
     res = cached_run(trainer)
-    base = {"scenario": name, "k": sc.k, "seed": seed, "train_size": max(len(d) for d in train.values())}
+    base = {"scenario": name, "k": sc.k, "seed": seed, "train_size": max(len(d) for d in train_data.values())}
     return _score_rows(model, test, base, trainer, res), model
 
 
-def run_lr_scheme(name: str, train: dict, val: dict, test: dict, cfg, max_length: int, seed: int = 0,
+def run_lr_scheme(name: str, train_data: dict, validation: dict, test: dict, cfg, max_length: int, seed: int = 0,
                   encoder=None, callbacks=(), head_lrs: dict[str, float] | None = None) -> tuple[list[dict], object, object]:
     """Train with one learning-rate scheme (optionally with per-task head rates); rows of test scores, the
     trained model and the TrainResult."""
@@ -157,15 +155,15 @@ def run_lr_scheme(name: str, train: dict, val: dict, test: dict, cfg, max_length
     _check(name, LR_SCHEMES)
     s = LR_SCHEMES[name]
     cfg = replace(cfg, seed=seed, lr=s.lr, head_lr=s.head_lr, layer_decay=s.layer_decay)
-    model = _fresh_model(train, max_length, seed, encoder)
+    model = _fresh_model(train_data, max_length, seed, encoder)
     groups = layerwise_param_groups(model, cfg.lr, cfg.head_lr, cfg.layer_decay, cfg.weight_decay, head_lrs=head_lrs) if head_lrs else None
-    trainer = Trainer(model, train, cfg, validation={t: val[t] for t in train}, callbacks=list(callbacks), groups=groups)
+    trainer = Trainer(model, train_data, cfg, validation={t: validation[t] for t in train_data}, callbacks=list(callbacks), groups=groups)
     res = cached_run(trainer)
     label = name + "".join(f"+{t}_head×{r / s.head_lr:g}" for t, r in (head_lrs or {}).items())
     return _score_rows(model, test, {"scheme": label, "seed": seed}, trainer, res), model, res
 
 
-def fit_and_test(train_data: dict, val: dict, test: dict, cfg, max_length: int, seed: int = 0, callbacks=(),
+def fit_and_test(train_data: dict, validation: dict, test: dict, cfg, max_length: int, seed: int = 0, callbacks=(),
                  hidden: int | None = None) -> tuple[list[dict], object, object]:
     """A fresh pretrained encoder with one head per task in train_data (sentence heads with a hidden layer of
     `hidden` units when given), trained by `cfg`, scored on test at the precision it trained and validated at."""
@@ -174,7 +172,7 @@ def fit_and_test(train_data: dict, val: dict, test: dict, cfg, max_length: int, 
         cfg = replace(cfg, task_epochs={t: e for t, e in cfg.task_epochs.items() if t in train_data} or None)
     enc = SentenceEncoder.from_pretrained(max_length=max_length)
     model = MultiTaskModel.for_tasks(enc, train_data, hidden=hidden, seed=seed)
-    res = train(model, train_data, cfg, validation={t: val[t] for t in train_data}, callbacks=callbacks)
+    res = train(model, train_data, cfg, validation={t: validation[t] for t in train_data}, callbacks=callbacks)
     return evaluate_all(model, {t: test[t] for t in train_data}, precision=cfg.precision).to_dict("records"), res, model
 
 
@@ -194,19 +192,18 @@ def subsample(data: dict[str, TaskData], n: int | None, seed: int = 0) -> dict[s
     return {t: d.subset(n, seed) for t, d in data.items()}
 
 
-def run_size_sweep(train: dict, val: dict, test: dict, cfg, max_length: int, sizes: list[int], seed: int = 0, encoder=None,
+def run_size_sweep(train_data: dict, validation: dict, test: dict, cfg, max_length: int, sizes: list[int], seed: int = 0, encoder=None,
                    scenarios: tuple[str, ...] = SWEEP_SCENARIOS, min_steps: int = 0) -> list[dict]:
     """Claims F1/F2: the same scenarios trained on n examples per task, for each n in sizes. Each run gets
     cfg's epochs, but at least min_steps steps, so that small sets still see enough updates."""
     from tqdm.auto import tqdm
 
-
     rows = []
     for n in tqdm(sizes, desc="size sweep", leave=False):
-        small = subsample(train, n, seed)
+        small = subsample(train_data, n, seed)
         steps = max(min_steps, planned_steps(small, replace(cfg, steps=None)))
         for name in scenarios:
-            r, _ = run_freeze_scenario(name, small, val, test, replace(cfg, steps=steps), max_length, seed, encoder)
+            r, _ = run_freeze_scenario(name, small, validation, test, replace(cfg, steps=steps), max_length, seed, encoder)
             rows += [{**x, "train_size": n} for x in r]
     return rows
 
@@ -229,7 +226,7 @@ class DriftTrack(Callback):
         self.rows.append({"step": step, "score": metrics[self.task]["score"], "encoder_moved": moved / self._norm})
 
 
-def run_head_drift(model, train: dict, val: dict, frozen_task: str, cfg, eval_every: int, freeze_encoder: bool = False) -> pd.DataFrame:
+def run_head_drift(model, train_data: dict, validation: dict, frozen_task: str, cfg, eval_every: int, freeze_encoder: bool = False) -> pd.DataFrame:
     """Scenario (c): freeze one task's head and train the encoder and the other heads on the other tasks.
     Returns the frozen task's validation score at every evaluation (step 0 = before), its drift, and how far the shared
     encoder had moved from its starting weights (relative distance) at each."""
@@ -238,14 +235,14 @@ def run_head_drift(model, train: dict, val: dict, frozen_task: str, cfg, eval_ev
     freeze(model, f"head:{frozen_task}")
     if freeze_encoder:
         freeze(model, "encoder")
-    others = {t: d for t, d in train.items() if t != frozen_task}
+    others = {t: d for t, d in train_data.items() if t != frozen_task}
     if not others:
         raise ValueError(f"head drift needs a task other than {frozen_task!r} to train on")
-    rows = [{"step": 0, "score": evaluate(model, val[frozen_task], frozen_task, precision=cfg.precision)["score"], "encoder_moved": 0.0}]
+    rows = [{"step": 0, "score": evaluate(model, validation[frozen_task], frozen_task, precision=cfg.precision)["score"], "encoder_moved": 0.0}]
     head_before = [p.detach().clone() for p in model.heads[frozen_task].parameters()]
     track = DriftTrack(frozen_task)
     cfg = replace(cfg, eval_every=eval_every, keep_best=False)
-    cached_run(Trainer(model, others, cfg, validation={frozen_task: val[frozen_task]}, callbacks=[track]))
+    cached_run(Trainer(model, others, cfg, validation={frozen_task: validation[frozen_task]}, callbacks=[track]))
     rows += track.rows
     unchanged = all(torch.equal(a, b.detach()) for a, b in zip(head_before, model.heads[frozen_task].parameters()))
     out = pd.DataFrame(rows)

@@ -167,7 +167,6 @@ def freeze_panel(playground, steps: int = 3):
     """One toggle per part, a live trainable readout and freeze map, and a button that trains real steps."""
     import ipywidgets as W
 
-
     toggles = {part: W.Checkbox(value=playground.is_trainable(part), description=part, indent=False, layout=W.Layout(width="150px"))
                for part in playground.parts}
     readout = W.Label(value=playground.readout())
@@ -207,7 +206,6 @@ def freeze_panel(playground, steps: int = 3):
 def lr_schedule_widget(model, total_steps: int = 200):
     """Sliders for base lr, head lr, decay ξ, warmup, schedule and steps; a live plot of every group's LR."""
     import ipywidgets as W
-
 
     lr = W.FloatLogSlider(value=1e-4, base=10, min=-6, max=-2, step=0.25, description="lr (top layer)", readout_format=".1e")
     head_lr = W.FloatLogSlider(value=1e-3, base=10, min=-6, max=-1, step=0.25, description="head lr", readout_format=".1e")

@@ -1,6 +1,7 @@
 """Run every notebook top to bottom, the way `make notebooks` (nbmake) does, and time each one.
 
     python tools/time_notebooks.py [--size ci] [--json results/notebooks_<machine>.json] [notebooks/*.ipynb]
+    python tools/time_notebooks.py --size demo     # `make warm`: the suite into the run cache before a class
     python tools/time_notebooks.py --size demo --cold-warm --verdicts --json results/notebooks_cpu_demo.json
     python tools/time_notebooks.py --size demo --json results/notebooks_cpu_demo.json --update notebooks/03_*.ipynb
     python tools/time_notebooks.py --json results/notebooks_cpu_demo.json --merge /tmp/nb04_demo.json
@@ -168,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         out["total_warm_s"] = round(sum(r["warm_s"] for r in rows), 1)
     if args.update and args.json.exists():
         out = merge_runs([json.loads(args.json.read_text()), out])
+    print(f"{len(rows)} notebooks in {out['total_s']:.0f} s" + (f", then {out['total_warm_s']:.0f} s warm" if args.cold_warm else "")
+          + ("" if args.cold_warm else f"; their runs are in the run cache ({os.environ.get('MTST_CACHE_DIR') or 'the default folder'})"))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2))

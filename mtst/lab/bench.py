@@ -39,7 +39,6 @@ def bench_encode(n: int = 2000, batch_size: int = 32, repeats: int = 3, device: 
     """mtst.SentenceEncoder.encode against SentenceTransformer.encode: same model, sentences and batch size."""
     from sentence_transformers import SentenceTransformer
 
-
     dev = check_device(device)
     texts = load_task("sentiment", "train", "full").texts[:n]
     if len(texts) < n:
@@ -181,7 +180,6 @@ def bench_widgets(repeats: int = 10, **_) -> dict:
     import IPython.display
     from matplotlib.figure import Figure
 
-
     def display_as_png(obj, *args, **kwargs):  # what JupyterLab's inline backend does with a figure: a PNG
         if isinstance(obj, Figure):
             obj.canvas.print_figure(io.BytesIO(), format="png", bbox_inches="tight")
@@ -206,7 +204,6 @@ def _print_widgets(r: dict) -> None:
 
 
 def _benchmarks() -> dict:
-
     return {"encode": (bench_encode, _print_encode), "heads": (bench_heads, _print_heads), "optim": (t.bench_optim, t._print_optim),
             "cache": (t.bench_cache, t._print_cache), "monitor": (t.bench_monitor, t._print_monitor),
             "poolings": (bench_poolings, _print_poolings), "prefix": (t.bench_prefix, t._print_prefix), "bucket": (t.bench_bucket, t._print_bucket),

@@ -34,7 +34,6 @@ def _training_steps(dev: torch.device, batch_size: int, contenders: dict[str, tu
     import copy
     from types import SimpleNamespace
 
-
     data = {t: load_task(t, "train", "ci") for t in TASKS}
     base = MultiTaskModel.for_tasks(SentenceEncoder.from_pretrained(max_length=64), data).to(dev)
     out = {}
@@ -212,7 +211,6 @@ def bench_bucket(size: str = "demo", batch_size: int = 16, device: str | None = 
     """One pass of full fine-tuning over the `size` training data with random batches against batches bucketed by
     length: the wall time, the word pieces a step pads to, and the test scores."""
     from dataclasses import replace
-
 
     dev = check_device(device)
     train, _, test = load_splits(size)

@@ -52,12 +52,10 @@ def full_config(size: str, seed: int) -> TrainConfig:
 
 
 def _load(size: str, split: str, tasks=None) -> dict:
-
     return {t: load_task(t, split, size) for t in (tasks or TASKS)}
 
 
 def _fit_and_test(size: str, seed: int, tasks: list[str], cfg, hidden: int | None = None):
-
     scores, res, _ = fit_and_test(_load(size, "train", tasks), _load(size, "validation", tasks), _load(size, "test", tasks), cfg,
                                   SIZES[size].max_length, seed, hidden=hidden)
     return scores, res
@@ -217,7 +215,6 @@ def run_freezing_size_sweep(size: str, seed: int, unit: str | None = None) -> li
     """Claims F1/F2: backbone frozen against full fine-tuning at several training-set sizes."""
     from dataclasses import replace
 
-
     train, val, test = _load(size, "train"), _load(size, "validation"), _load(size, "test")
     cfg = full_config(size, seed)
     min_steps = planned_steps(train, cfg)
@@ -242,7 +239,6 @@ def run_head_drift_experiment(size: str, seed: int, unit: str | None = None) -> 
     validation score at each evaluation (and a control with the encoder frozen too)."""
     import copy
     from dataclasses import replace
-
 
     train, val, test = _load(size, "train"), _load(size, "validation"), _load(size, "test")
     cfg = full_config(size, seed)
@@ -317,7 +313,6 @@ def run_loss_weighting(size: str, seed: int, unit: str | None = None) -> list[di
     """Loss weighting at an equal budget of task batches: one task per step (the default recipe), all tasks per
     step with equal weights, with learned uncertainty weights, and with PCGrad."""
     from dataclasses import replace
-
 
     rows = []
     for name, (weighting, joint, changes) in WEIGHTING_RUNS.items():

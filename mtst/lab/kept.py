@@ -22,7 +22,6 @@ class Resume:
     A run that an earlier call made at another commit, size, recipe or machine is refused, before anything runs."""
 
     def __init__(self, folder: Path, experiment: str, size: str, config: dict):
-
         self.folder, self.experiment = Path(folder), experiment
         self.stamp = json.loads(json.dumps({"commit": git_commit(), "size": size, "config": config, "hardware": hardware()}))
 

@@ -45,7 +45,6 @@ def config_of(experiment: str, size: str) -> dict:
 
 
 def write(experiment: str, rows: list[dict], size: str, seeds: list[int], wall: float, notes: str = "") -> Path:
-
     RESULTS_DIR.mkdir(exist_ok=True)
     df = pd.DataFrame(rows, columns=COLUMNS)
     csv = RESULTS_DIR / f"{experiment}.csv"

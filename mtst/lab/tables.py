@@ -140,7 +140,6 @@ def _cost(df: pd.DataFrame, metric: str) -> pd.Series:
 
 
 def table_freezing() -> str:
-
     df, prov = load("freezing")
     wide = _scores_by_setting(df)
     params, state, peak = _cost(df, "trainable_params"), _cost(df, "optimizer_state_mib"), _cost(df, "peak_gpu_mib")  # peak: on a GPU only
