@@ -163,8 +163,10 @@ def predict_widget(model, sentence: str = ""):
     return box
 
 
-def freeze_panel(playground, steps: int = 3):
-    """One toggle per part, a live trainable readout and freeze map, and a button that trains real steps."""
+def freeze_panel(playground, steps: int = 3, trial_steps: int = 30):
+    """One toggle per part, a live trainable readout and freeze map, a button that trains real steps and shows each
+    part's gradient; with the playground's validation sets, a second button that runs a short trial with the parts
+    frozen as ticked and adds each task's validation score before and after to a table, one row per trial."""
     import ipywidgets as W
 
     toggles = {part: W.Checkbox(value=playground.is_trainable(part), description=part, indent=False, layout=W.Layout(width="150px"))
@@ -174,6 +176,11 @@ def freeze_panel(playground, steps: int = 3):
     figure = W.Output()
     button = W.Button(description=f"train {steps} steps", icon="play")
     report = W.Output()
+    trial_button = W.Button(description=f"train {trial_steps} steps and score", icon="flask", layout=W.Layout(width="260px"),
+                            disabled=playground.validation is None, tooltip="needs FreezePlayground(..., validation=...)")
+    trial_button.add_class("mtst-trial-button")
+    progress, trials = W.Output(), W.HTML()
+    trials.add_class("mtst-trials")
 
     def draw():
         _show_in(figure, lambda ax: plot_freeze_map(playground.model, ax=ax))
@@ -193,12 +200,33 @@ def freeze_panel(playground, steps: int = 3):
         finally:
             button.disabled = False
 
+    def on_trial(_):
+        if playground.running:  # a second click while a trial runs starts nothing
+            return
+        trial_button.disabled = True
+        try:
+            progress.clear_output()
+            with progress:
+                try:
+                    playground.trial(trial_steps, progress=True)
+                except ValueError as e:  # everything frozen: say so, change nothing
+                    print(e)
+                    return
+            progress.clear_output()
+            trials.value = _table_html(playground.trials_frame().reset_index())
+        finally:
+            trial_button.disabled = False
+
     for part, t in toggles.items():
         t.observe(lambda change, part=part: on_toggle(change, part), names="value")
     button.on_click(on_train)
+    trial_button.on_click(on_trial)
+    if playground.trials:
+        trials.value = _table_html(playground.trials_frame().reset_index())
     draw()
-    box = W.VBox([W.HBox([W.VBox(list(toggles.values())), figure]), readout, button, report])
+    box = W.VBox([W.HBox([W.VBox(list(toggles.values())), figure]), readout, button, report, trial_button, progress, trials])
     box.model, box.toggles, box.readout, box.button, box.report = playground, toggles, readout, button, report
+    box.trial_button, box.trials = trial_button, trials
     box.add_class("mtst-freeze-panel")
     return box
 

@@ -2,6 +2,7 @@
 
     python tools/time_notebooks.py [--size ci] [--json results/notebooks_<machine>.json] [notebooks/*.ipynb]
     python tools/time_notebooks.py --size demo     # `make warm`: the suite into the run cache before a class
+    python tools/time_notebooks.py --size demo --alone --json results/notebooks_cpu_demo.json   # each alone, empty cache
     python tools/time_notebooks.py --size demo --cold-warm --verdicts --json results/notebooks_cpu_demo.json
     python tools/time_notebooks.py --size demo --json results/notebooks_cpu_demo.json --update notebooks/03_*.ipynb
     python tools/time_notebooks.py --json results/notebooks_cpu_demo.json --merge /tmp/nb04_demo.json
@@ -113,6 +114,31 @@ def _record_verdicts(rows: list[dict], size: str) -> None:
           + "; lessons: " + "; ".join(f"{e['lesson']}: {e['here']}" for e in taught))
 
 
+def _alone(paths: list[Path], args) -> int:
+    """Each notebook opened alone, as a learner who starts with it would: a run cache of its own, empty."""
+    if not args.json or not args.json.exists():
+        raise SystemExit("--alone adds alone_s to an existing timing file: give --json results/notebooks_<machine>.json")
+    from mtst.lab.provenance import provenance
+
+    record = json.loads(args.json.read_text())
+    if record["size"] != args.size or record["hardware"] != provenance()["hardware"]:
+        raise SystemExit(f"{args.json} holds timings at size {record['size']} on {record['hardware']}; time alone on the same machine and size")
+    os.environ.pop("MTST_RUN_CACHE", None)
+    ok = True
+    for path in paths:
+        with tempfile.TemporaryDirectory(prefix="mtst-run-cache-") as cache:
+            os.environ["MTST_CACHE_DIR"] = cache
+            r = time_notebook(path.resolve(), args.timeout)
+        _say(r, "alone")
+        ok &= r["passed"]
+        for n in record["notebooks"]:
+            if n["notebook"] == r["notebook"]:
+                n["alone_s"], n["alone_commit"] = r["wall_time_s"], provenance()["commit"]
+    args.json.write_text(json.dumps(record, indent=2))
+    print("wrote", args.json)
+    return 0 if ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("notebooks", nargs="*", type=Path)
@@ -121,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     p.add_argument("--update", action="store_true", help="fold the new timings into the existing --json file")
     p.add_argument("--cold-warm", action="store_true", help="run the suite twice on an empty run cache of its own: cold, then warm")
+    p.add_argument("--alone", action="store_true", help="each notebook alone on an empty run cache of its own; its time goes into the --json "
+                   "file's entry for it as alone_s, the rest of the file kept")
     p.add_argument("--verdicts", action="store_true", help="record the claims verdicts of 03 and 04 (cold pass) in results/verdicts.json")
     p.add_argument("--merge", nargs="+", type=Path, default=None, metavar="RUN.json",
                    help="fold these earlier runs' files into --json (which may not exist yet), time nothing, and exit")
@@ -145,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.update and args.json.exists():  # refused before hours of timing, not after
         merge_runs([json.loads(args.json.read_text()), {"size": args.size, "notebooks": [], **provenance()}])
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    if args.alone:
+        return _alone(paths, args)
     with tempfile.TemporaryDirectory(prefix="mtst-run-cache-") as cache:
         if args.cold_warm:
             os.environ["MTST_CACHE_DIR"] = cache  # empty: nothing prepared beforehand

@@ -1,5 +1,6 @@
 """The generated parts of README.md and docs/: every block between `<!-- NAME:begin -->` and `<!-- NAME:end -->` is
-made from the results files by the function SECTIONS names, so no number in them is typed by hand.
+made from the results files by the function SECTIONS names, so no number in them is typed by hand; and each
+notebook's navigation cell (`mtst.lab.nav`).
 
     python -m mtst.lab.docs            # re-render every block in README.md and docs/*.md
     python -m mtst.lab.docs --check    # exit 1, naming the files, where a block differs from its results files
@@ -11,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import answers, tables
+from . import answers, nav, tables
 from .speed_tables import table_benchmarks, table_notebook_times, table_notebooks, table_processes, table_verdicts
 from .store import ROOT
 
@@ -68,7 +69,8 @@ def render(text: str) -> str:
 
 def stale(root: Path = ROOT) -> list[Path]:
     """The pages whose generated blocks differ from what the results files give now."""
-    return [root / p for p in PAGES if (root / p).exists() and render((root / p).read_text()) != (root / p).read_text()]
+    pages = [root / p for p in PAGES if (root / p).exists() and render((root / p).read_text()) != (root / p).read_text()]
+    return pages + [p for p in nav.paths(root) if nav.render_notebook(p, root) != p.read_text()]
 
 
 def render_all(root: Path = ROOT) -> list[Path]:
@@ -79,6 +81,9 @@ def render_all(root: Path = ROOT) -> list[Path]:
         if path.exists():
             path.write_text(render(path.read_text()))
             done.append(path)
+    for path in nav.paths(root):  # each notebook's navigation cell: previous, next, contents, run time
+        path.write_text(nav.render_notebook(path, root))
+        done.append(path)
     return done
 
 

@@ -245,6 +245,14 @@ def test_freezing_notebook_runs_and_its_panel_responds(lab, browser):
     _until(lambda: _readout_count(page) == expected, 10,
            lambda: f"readout stayed at {_readout_count(page):,} after toggling layer_5; expected {expected:,}")
     assert box.is_checked() != was_checked
+    # The trial button: a short run with layer_5 toggled, its validation scores added as a new row within 20 s.
+    rows = panel.locator(".mtst-trials tbody tr")
+    before_rows = rows.count()
+    panel.locator(".mtst-trial-button").click()
+    _until(lambda: rows.count() == before_rows + 1, 20,
+           lambda: f"the trials table still has {rows.count()} rows 20 s after pressing the trial button")
+    last = rows.nth(before_rows).inner_text()
+    assert "→" in last and ("layer 5" in last) == was_checked, last
     _assert_no_errors(page, name)
     _shot(page, name)
     page.close()
