@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+SOLUTIONS := $(sort $(wildcard notebooks/solutions/*.ipynb))
 EXECUTED := build/executed
 # Root (as in CI and these containers) must say so to JupyterLab.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
@@ -54,11 +55,13 @@ docker: $(STAMP)
 container: docker
 	$(VENV)/bin/pytest -q -m docker --durations=0 tests/test_docker.py
 
-# Every notebook, executed top to bottom at size ci, plots on (the inline backend), by nbmake on copies in
-# build/executed/ci that keep their outputs (the site shows them); then each must hold its figures as images.
+# Every notebook and every exercise's solution (notebooks/solutions/, with their checks), executed top to bottom at
+# size ci, plots on (the inline backend), by nbmake on copies in build/executed/ci that keep their outputs (the site
+# shows them); then each notebook must hold its figures as images.
 notebooks: $(STAMP)
-	@rm -rf $(EXECUTED)/ci && mkdir -p $(EXECUTED)/ci && cp $(NOTEBOOKS) $(EXECUTED)/ci/
-	MTST_SIZE=ci $(VENV)/bin/pytest -q -p no:cacheprovider --durations=0 --nbmake --nbmake-timeout=600 --overwrite $(EXECUTED)/ci/*.ipynb
+	@rm -rf $(EXECUTED)/ci && mkdir -p $(EXECUTED)/ci/solutions && cp $(NOTEBOOKS) $(EXECUTED)/ci/ && cp $(SOLUTIONS) $(EXECUTED)/ci/solutions/
+	MTST_SIZE=ci $(VENV)/bin/pytest -q -p no:cacheprovider --durations=0 --nbmake --nbmake-timeout=600 --overwrite \
+		$(EXECUTED)/ci/*.ipynb $(EXECUTED)/ci/solutions/*.ipynb
 	MTST_EXECUTED=$(EXECUTED)/ci $(VENV)/bin/pytest -q -m executed tests/test_executed.py
 
 # Every notebook at the size JupyterLab opens with (demo), the same way, into build/executed/demo.

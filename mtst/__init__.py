@@ -11,6 +11,7 @@ from . import (  # noqa: E402, F401
     diagnostics,
     distributed,
     evaluation,
+    exercises,
     features,
     precision,
     probes,
@@ -54,7 +55,7 @@ from .optim import (  # noqa: E402
     make_optimizer,
     make_scheduler,
 )
-from .panels import FreezePlayground  # noqa: E402
+from .panels import FreezePlayground, RatePlayground  # noqa: E402
 from .plotting import (  # noqa: E402
     plot_architecture,
     plot_confusion,
@@ -114,6 +115,7 @@ __all__ = [
     "linear_probe_accuracy",
     "nearest_neighbours",
     "FreezePlayground",
+    "RatePlayground",
     "GradualUnfreezing",
     "plot_freeze_map",
     "freeze",

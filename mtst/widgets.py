@@ -163,6 +163,26 @@ def predict_widget(model, sentence: str = ""):
     return box
 
 
+def _run_trial(playground, button, progress, run, show) -> None:
+    """A panel's trial button: one trial at a time (a second click while one runs starts nothing), its progress bar in
+    `progress`, a refused choice printed there with nothing changed, then show() with the new row."""
+    if playground.running:
+        return
+    button.disabled = True
+    try:
+        progress.clear_output()
+        with progress:
+            try:
+                run()
+            except ValueError as e:
+                print(e)
+                return
+        progress.clear_output()
+        show()
+    finally:
+        button.disabled = False
+
+
 def freeze_panel(playground, steps: int = 3, trial_steps: int = 30):
     """One toggle per part, a live trainable readout and freeze map, a button that trains real steps and shows each
     part's gradient; with the playground's validation sets, a second button that runs a short trial with the parts
@@ -200,22 +220,9 @@ def freeze_panel(playground, steps: int = 3, trial_steps: int = 30):
         finally:
             button.disabled = False
 
-    def on_trial(_):
-        if playground.running:  # a second click while a trial runs starts nothing
-            return
-        trial_button.disabled = True
-        try:
-            progress.clear_output()
-            with progress:
-                try:
-                    playground.trial(trial_steps, progress=True)
-                except ValueError as e:  # everything frozen: say so, change nothing
-                    print(e)
-                    return
-            progress.clear_output()
-            trials.value = _table_html(playground.trials_frame().reset_index())
-        finally:
-            trial_button.disabled = False
+    def on_trial(_):  # everything frozen: the trial says so and changes nothing
+        _run_trial(playground, trial_button, progress, lambda: playground.trial(trial_steps, progress=True),
+                   lambda: setattr(trials, "value", _table_html(playground.trials_frame().reset_index())))
 
     for part, t in toggles.items():
         t.observe(lambda change, part=part: on_toggle(change, part), names="value")
@@ -231,8 +238,10 @@ def freeze_panel(playground, steps: int = 3, trial_steps: int = 30):
     return box
 
 
-def lr_schedule_widget(model, total_steps: int = 200):
-    """Sliders for base lr, head lr, decay ξ, warmup, schedule and steps; a live plot of every group's LR."""
+def lr_schedule_widget(model, total_steps: int = 200, playground=None, trial_steps: int = 30):
+    """Sliders for base lr, head lr, decay ξ, warmup, schedule and steps; a live plot of every group's LR. With a
+    `mtst.RatePlayground`, a button trains a short run with the rates as set and adds each task's validation score
+    before and after, and each part's update size, beside the earlier trials."""
     import ipywidgets as W
 
     lr = W.FloatLogSlider(value=1e-4, base=10, min=-6, max=-2, step=0.25, description="lr (top layer)", readout_format=".1e")
@@ -245,6 +254,11 @@ def lr_schedule_widget(model, total_steps: int = 200):
     status = W.Label()
     status.add_class("mtst-lr-status")
     table.add_class("mtst-lr-groups")
+    trial_button = W.Button(description=f"train {trial_steps} steps with these rates", icon="flask", layout=W.Layout(width="300px"),
+                            disabled=playground is None, tooltip="needs lr_schedule_widget(..., playground=mtst.RatePlayground(...))")
+    trial_button.add_class("mtst-lr-trial-button")
+    progress, trials, updates = W.Output(), W.HTML(), W.Output()
+    trials.add_class("mtst-lr-trials")
 
     def refresh(_=None):
         warmup.max = steps.value
@@ -257,12 +271,25 @@ def lr_schedule_widget(model, total_steps: int = 200):
         table.value = _table_html(groups.assign(lr=groups.lr.map("{:.2e}".format)))
         _show_in(plot, lambda ax: plot_lr_schedule(lrs, ax=ax), figsize=(8, 4))
 
+    def show_trials():
+        trials.value = _table_html(playground.trials_frame().reset_index())
+        _show_in(updates, lambda ax: playground.plot_updates(ax=ax), figsize=(8, 3.5))
+
+    def on_trial(_):  # a rate the trainer refuses: the trial says so and changes nothing
+        _run_trial(playground, trial_button, progress, lambda: playground.trial(
+            lr.value, head_lr.value, decay.value, kind.value, warmup.value / steps.value, trial_steps, progress=True), show_trials)
+
     for w in (lr, head_lr, decay, warmup, steps, kind):
         w.observe(refresh, names="value")
+    trial_button.on_click(on_trial)
     refresh()
-    box = W.VBox([W.HBox([W.VBox([lr, head_lr, decay]), W.VBox([warmup, steps, kind])]), status, plot, table])
-    box.model = model
+    if playground is not None and playground.trials:
+        show_trials()
+    box = W.VBox([W.HBox([W.VBox([lr, head_lr, decay]), W.VBox([warmup, steps, kind])]), status, plot, table,
+                  trial_button, progress, trials, updates])
+    box.model, box.playground = model, playground
     box.lr, box.head_lr, box.decay, box.warmup, box.steps, box.schedule = lr, head_lr, decay, warmup, steps, kind
     box.status, box.table, box.plot = status, table, plot
+    box.trial_button, box.trials, box.updates = trial_button, trials, updates
     box.add_class("mtst-lr-schedule")
     return box

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import mtst
-from mtst.panels import FreezePlayground
+from mtst.panels import FreezePlayground, RatePlayground
 
 warnings.filterwarnings("ignore", message=".*truncated")
 
@@ -74,3 +74,36 @@ def test_the_panel_trains_a_trial_on_click_and_shows_the_scores(model_for, data,
     panel.trial_button.click()
     assert panel.trials.value.count("<tr>") == 3  # the header and two trials
     assert mtst.widgets.freeze_panel(FreezePlayground(model, data), steps=1).trial_button.disabled
+
+
+def test_rate_trials_score_each_choice_and_measure_each_parts_update(model_for, data, val):
+    model = model_for(data)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    rates = RatePlayground(model, data, validation=val, batch_size=8, seed=0)
+    rates.trial(lr=1e-4, head_lr=1e-3, layer_decay=0.9, steps=3)
+    table = rates.trial(lr=1e-4, head_lr=1e-3, layer_decay=0.5, steps=3)
+    assert list(table.index) == [1, 2] and table.loc[2, "rates"] == "lr 1e-04, heads 1e-03, ξ 0.5, linear"
+    moved = rates.updates_frame()
+    assert list(moved.index) == list(mtst.model.model_parts(model)) and moved.shape[1] == 2
+    steep, mild = moved.iloc[:, 1], moved.iloc[:, 0]
+    # a steeper decay gives the embeddings a 0.5**6 / 0.9**6 smaller rate: they move less; the top layer's rate is the same
+    assert steep["embeddings"] < 0.5 * mild["embeddings"] and steep["layer_5"] > 0
+    assert rates.trials[0]["before"] == rates.trials[1]["before"]
+    assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())  # trials train a copy
+    with pytest.raises(ValueError, match="layer_decay"):
+        rates.trial(layer_decay=0.0, steps=2)
+    assert len(rates.trials) == 2
+
+
+def test_the_rate_panel_trains_with_the_sliders_values(model_for, data, val):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    model = model_for(data)
+    assert mtst.widgets.lr_schedule_widget(model, total_steps=20).trial_button.disabled
+    panel = mtst.widgets.lr_schedule_widget(model, total_steps=20, playground=RatePlayground(model, data, validation=val, batch_size=8),
+                                            trial_steps=2)
+    panel.decay.value = 0.6
+    panel.trial_button.click()
+    assert "ξ 0.6" in panel.trials.value and "→" in panel.trials.value
+    assert panel.playground.trials[0]["steps"] == 2

@@ -31,7 +31,7 @@ MAKE_TARGET = {"ci": "make notebooks", "demo": "make demo"}
 
 # The library's modules in the order docs/architecture.md draws them, bottom to top: the API reference follows it.
 API_MODULES = ("data", "encoder", "model", "config", "sampling", "callbacks", "features", "evaluation", "runcache", "optim",
-               "weighting", "training", "freezing", "panels", "diagnostics", "scenarios", "claims", "probes", "plotting",
+               "weighting", "training", "freezing", "panels", "exercises", "diagnostics", "scenarios", "claims", "probes", "plotting",
                "widgets")
 
 FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#2b5d8a"/>'

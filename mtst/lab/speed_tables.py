@@ -166,19 +166,24 @@ NOTEBOOKS = {  # what each notebook teaches, for the README's notebook table
 
 
 def table_notebooks() -> str:
-    """The README's notebook table: what each teaches and how long it runs on a 2-core CPU, cold and warm at the
-    default size (results/notebooks_cpu_demo.json) and at ci (results/notebooks_cpu.json)."""
+    """The README's notebook table: what each teaches and how long it runs on a 2-core CPU at the default size, in suite
+    order (cold and warm), opened alone from an empty run cache (results/notebooks_cpu_demo.json), and at ci
+    (results/notebooks_cpu.json)."""
     demo = store.read_json(store.RESULTS_DIR / "notebooks_cpu_demo.json")
     ci_path = store.RESULTS_DIR / "notebooks_cpu.json"
     ci = {n["notebook"]: n for n in store.read_json(ci_path)["notebooks"]} if ci_path.exists() else {}
     timed = {n["notebook"]: n for n in demo["notebooks"]}
-    lines = ["| notebook | what you learn | default size: cold | warm | `ci` |", "|---|---|---|---|---|"]
+    lines = ["| notebook | what you learn | default size, in order: cold | warm | alone, cold | `ci` |", "|---|---|---|---|---|---|"]
     for name, what in NOTEBOOKS.items():
         n = timed.get(name, {})
         cell = lambda v: f"{v:,.0f} s" if v is not None else "—"  # noqa: E731
-        lines.append(f"| `{name}` | {what} | {cell(n.get('wall_time_s'))} | {cell(n.get('warm_s'))} | {cell(ci.get(name, {}).get('wall_time_s'))} |")
+        lines.append(f"| `{name}` | {what} | {cell(n.get('wall_time_s'))} | {cell(n.get('warm_s'))} | {cell(n.get('alone_s'))} | "
+                     f"{cell(ci.get(name, {}).get('wall_time_s'))} |")
     hw = demo["hardware"]
     warm = f", {demo['total_warm_s']:,.0f} s warm" if "total_warm_s" in demo else ""
+    commits = sorted({n["alone_commit"] for n in demo["notebooks"] if n.get("alone_commit")})
+    alone = (f" Alone: each notebook on its own empty run cache, training what it would otherwise read from 02's runs (commit "
+             f"{', '.join(f'`{c}`' for c in commits)})." if commits else " Alone: not measured yet (`tools/time_notebooks.py --alone`).")
     return "\n".join(lines) + (f"\n\nMeasured by `tools/time_notebooks.py` on {hw['cpu']} ({hw['cpu_threads']} threads), the machine to itself: "
                                f"the suite in order from an empty run cache (cold: {demo['total_s']:,.0f} s in all{warm}), then again "
-                               f"(warm); commit `{demo['commit']}`, {demo['date'][:10]}.")
+                               f"(warm); commit `{demo['commit']}`, {demo['date'][:10]}." + alone)

@@ -300,6 +300,14 @@ def test_layerwise_lr_notebook_runs_and_its_schedule_widget_follows_the_decay_sl
     handle.press("ArrowLeft")
     _until(lambda: ratio() == round(0.8**-6, 1), 20, lambda: f"status stayed at {status.inner_text()!r} after moving decay to 0.8")
     assert widget.locator(".mtst-lr-groups").inner_text() != table_before
+    # The trial button: a short run at ξ = 0.8, its validation scores added as a new row within 30 s.
+    rows = widget.locator(".mtst-lr-trials tbody tr")
+    before_rows = rows.count()
+    widget.locator(".mtst-lr-trial-button").click()
+    _until(lambda: rows.count() == before_rows + 1, 30,
+           lambda: f"the trials table still has {rows.count()} rows 30 s after pressing the trial button")
+    last = rows.nth(before_rows).inner_text()
+    assert "ξ 0.8" in last and "→" in last, last
     _assert_no_errors(page, name)
     _shot(page, name)
     page.close()
