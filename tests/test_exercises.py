@@ -86,4 +86,4 @@ def test_every_exercise_is_asked_in_its_notebook_and_solved_in_its_solutions_not
             assert f'check("{ex_id}"' in exercises, f"notebook {ex.notebook} does not say how to check {ex_id}"
         solutions = json.loads((ROOT / ex.solution).read_text())
         assert any("".join(c["source"]).startswith(f"## {ex_id} ") for c in solutions["cells"]), f"no solution to {ex_id}"
-        assert f"(solutions/{ex.notebook}_solutions.ipynb)" in exercises, f"notebook {ex.notebook} does not link its solutions"
+        assert f"`solutions/{ex.notebook}_solutions.ipynb`" in exercises, f"notebook {ex.notebook} does not link its solutions"
