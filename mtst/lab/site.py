@@ -195,6 +195,9 @@ def without_widgets(nb: dict) -> dict:
             view = out.get("data", {}).get("application/vnd.jupyter.widget-view+json")
             if view:
                 out["data"] = {"text/html": widget_html(state, view["model_id"])}
+        if cell.get("id") == "mtst-nav":  # the site's sidebar lists the sections; JupyterLab's #anchors mean nothing here
+            lines = cell["source"] if isinstance(cell["source"], list) else cell["source"].splitlines(keepends=True)
+            cell["source"] = [line for line in lines if not line.startswith("**Contents:**")]
     return nb
 
 
