@@ -65,6 +65,7 @@ from .plotting import (  # noqa: E402
     plot_similarity_heatmap,
     project_2d,
 )
+from .pretrained import ENCODERS, resolve_encoder  # noqa: E402
 from .probes import knn_accuracy, linear_probe_accuracy, nearest_neighbours  # noqa: E402
 from .sampling import SAMPLERS, task_schedule  # noqa: E402
 from .training import (  # noqa: E402
@@ -97,6 +98,8 @@ __all__ = [
     "load_task",
     "load_splits",
     "resolve_size",
+    "resolve_encoder",
+    "ENCODERS",
     "split_checksum",
     "task_summary",
     "POOLING_MODES",

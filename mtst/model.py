@@ -246,12 +246,14 @@ def bio_spans(words: list[str], tags: list[str]) -> list[tuple[str, str]]:
 
 
 def model_parts(model: nn.Module) -> "OrderedDict[str, list[tuple[str, nn.Parameter]]]":
-    """The model's parts bottom to top: embeddings, layer_0 … layer_{L-1}, head:<task> …, other."""
+    """The model's parts bottom to top: embeddings, layer_0 … layer_{L-1}, head:<task> …, other. "embeddings" holds
+    every encoder weight outside its layers: the embeddings, and what some architectures share across layers (MPNet's
+    relative-position bias, computed once below the first layer)."""
     encoder = model.encoder if isinstance(model, MultiTaskModel) else model
     parts: OrderedDict[str, list] = OrderedDict()
     owner: dict[int, str] = {}
-    for p in encoder.embeddings.parameters():
-        owner[id(p)] = "embeddings"
+    for p in encoder.model.parameters():
+        owner[id(p)] = "embeddings"  # the layers' own weights are claimed next
     for i, layer in enumerate(encoder.layers):
         for p in layer.parameters():
             owner[id(p)] = f"layer_{i}"

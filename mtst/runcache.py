@@ -42,16 +42,9 @@ import transformers
 from safetensors.torch import load_file, save_file
 
 from .data import TaskData
-from .files import atomic_folder, atomic_write
+from .files import atomic_folder, atomic_write, cache_folder
 
 FORMAT = 2  # bump when an entry's layout changes: older entries are then never read (2: checksums of tensors and record)
-
-
-def default_folder() -> Path:
-    """$MTST_CACHE_DIR, else $XDG_CACHE_HOME/mtst, else ~/.cache/mtst."""
-    if os.environ.get("MTST_CACHE_DIR"):
-        return Path(os.environ["MTST_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mtst"
 
 
 def digest(*parts) -> str:
@@ -113,7 +106,7 @@ class RunCache:
     of predictions (`predictions/<key>.json`). `log` lists what this process asked of it, hit or miss."""
 
     def __init__(self, folder: str | Path | None = None, enabled: bool | None = None):
-        self.folder = Path(folder) if folder is not None else default_folder()
+        self.folder = Path(folder) if folder is not None else cache_folder()
         self.enabled = os.environ.get("MTST_RUN_CACHE", "1") != "0" if enabled is None else bool(enabled)
         self.log: list[tuple[str, bool | str]] = []  # (kind, hit), or ("uncached", the callbacks that kept a run out)
         self.unusable: str | None = None  # why the folder could not be written, once it could not

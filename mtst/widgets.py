@@ -2,21 +2,69 @@
 
 Every builder returns an ipywidgets container whose `.model` is the plain object, so tests (and
 readers without a kernel) can drive the logic by setting `.value` on the controls or calling the model.
+
+The freeze panel, the learning-rate panel and the gradient-step slider also display, beside the widget, the data a
+page without a kernel needs to redraw them (`STATIC_MIME`: each part's size, each group's place in the decay, each
+step's gradient norms). JupyterLab shows the widget and ignores it; the static site (mtst.lab.site) draws the controls
+from it with a small script, so they still respond there.
 """
 
 from __future__ import annotations
 
 import html
+import math
 
 import pandas as pd
 import torch
 
 from .checks import check_count
+from .diagnostics import part_order, plot_grad_bars
 from .encoder import POOLING_MODES, SentenceEncoder, check_pooling
-from .freezing import plot_freeze_map, plot_step_report
+from .freezing import plot_freeze_map, plot_step_report, trainable_summary
 from .model import word_predictions
-from .optim import SCHEDULES, plot_lr_schedule, schedule_frame
+from .optim import SCHEDULES, layerwise_param_groups, plot_lr_schedule, schedule_frame
 from .probes import nearest_neighbours
+
+STATIC_MIME = "application/vnd.mtst.static+json"
+
+
+def freeze_state(model) -> dict:
+    """What the site's freeze panel redraws from: each part's parameter count and whether it is trainable now."""
+    parts = trainable_summary(model).iloc[:-1]
+    return {"kind": "freeze", "parts": [{"part": r.part, "params": int(r.params), "trainable": bool(r.trainable)}
+                                        for r in parts.itertuples()]}
+
+
+def schedule_state(model, lr: float, head_lr: float, layer_decay: float, schedule: str, warmup_steps: int, total_steps: int) -> dict:
+    """What the site's learning-rate panel redraws from: each group's power of ξ (its lr is lr·ξ^power) or that it
+    is a head (head lr), and the sliders' starting values. Read off the real groups built at lr 1, ξ ½, heads 2."""
+    groups = [g for g in layerwise_param_groups(model, 1.0, 2.0, 0.5) if not g["name"].endswith(".no_decay")]
+    return {"kind": "schedule", "schedules": list(SCHEDULES),
+            "groups": [{"name": g["name"], "head": g["lr"] == 2.0, "power": None if g["lr"] == 2.0 else round(-math.log2(g["lr"]))}
+                       for g in groups],
+            "start": {"lr": lr, "head_lr": head_lr, "decay": layer_decay, "schedule": schedule, "warmup": warmup_steps, "steps": total_steps}}
+
+
+def grad_steps_state(frame: pd.DataFrame) -> dict:
+    """What the site's gradient-step slider redraws from: each recorded step's task and per-part gradient norms."""
+    parts = part_order(frame)
+    steps = sorted(int(s) for s in frame.step.unique())
+    by_step = {int(s): d.set_index("part").reindex(parts) for s, d in frame.groupby("step")}
+    return {"kind": "grad_steps", "parts": parts, "steps": steps, "tasks": [str(by_step[s].task.dropna().iloc[0]) for s in steps],
+            "norms": [[round(float(v), 6) if math.isfinite(v) else None for v in by_step[s].grad_norm] for s in steps]}
+
+
+def _with_static(box, state) -> None:
+    """Display `state()` (read when the widget is shown) beside the widget, for pages without a kernel."""
+    shown = box._repr_mimebundle_
+
+    def bundle(**kwargs):
+        data = shown(**kwargs)
+        if data is not None:
+            data[STATIC_MIME] = state()
+        return data
+
+    box._repr_mimebundle_ = bundle
 
 
 class NeighbourSearch:
@@ -235,6 +283,7 @@ def freeze_panel(playground, steps: int = 3, trial_steps: int = 30):
     box.model, box.toggles, box.readout, box.button, box.report = playground, toggles, readout, button, report
     box.trial_button, box.trials = trial_button, trials
     box.add_class("mtst-freeze-panel")
+    _with_static(box, lambda: {**freeze_state(playground.model), "trials": trials.value})
     return box
 
 
@@ -292,4 +341,26 @@ def lr_schedule_widget(model, total_steps: int = 200, playground=None, trial_ste
     box.status, box.table, box.plot = status, table, plot
     box.trial_button, box.trials, box.updates = trial_button, trials, updates
     box.add_class("mtst-lr-schedule")
+    _with_static(box, lambda: {**schedule_state(model, lr.value, head_lr.value, decay.value, kind.value, warmup.value, steps.value),
+                               "trials": trials.value})
+    return box
+
+
+def grad_step_widget(frame: pd.DataFrame, step: int | None = None):
+    """A step slider over a gradient monitor's frame (`GradMonitor.frame()`): each part's gradient norm at that step."""
+    import ipywidgets as W
+
+    last = int(frame.step.max())
+    slider = W.IntSlider(value=last if step is None else step, min=int(frame.step.min()), max=last, description="step")
+    figure = W.Output()
+
+    def draw(_=None):
+        _show_in(figure, lambda ax: plot_grad_bars(frame, slider.value, ax=ax))
+
+    slider.observe(draw, names="value")
+    draw()
+    box = W.VBox([slider, figure])
+    box.model, box.slider, box.figure = frame, slider, figure
+    box.add_class("mtst-grad-steps")
+    _with_static(box, lambda: {**grad_steps_state(frame), "start": slider.value})
     return box

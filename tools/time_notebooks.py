@@ -166,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         os.environ["MTST_SIZE"] = args.size
     os.environ.pop("MPLBACKEND", None)  # plots on: the inline backend, figures as images
+    # The kernels run as under `make lab`, whose Makefile sets glibc to keep freed blocks (steps ~1.5x faster on a CPU;
+    # tools/bench_malloc.py): a timing without them would not be the time a class waits.
+    os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "1073741824")
+    os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", "4294967296")
     from mtst.lab.provenance import git_commit, provenance
 
     os.environ.setdefault("MTST_COMMIT", git_commit())

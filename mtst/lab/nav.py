@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from . import store
+from . import slides, store
 from .speed_tables import NOTEBOOKS
 
 TAG = "mtst-nav"
@@ -68,11 +68,13 @@ def nav_text(name: str, root: Path = store.ROOT) -> str:
 
 
 def render_notebook(path: Path, root: Path = store.ROOT) -> str:
-    """The notebook's JSON text with its navigation cell (second, after the title) made anew."""
+    """The notebook's JSON text with its navigation cell (second, after the title) made anew, and its slides marked
+    (mtst.lab.slides)."""
     nb = json.loads(path.read_text())
     cells = [c for c in nb["cells"] if TAG not in c.get("metadata", {}).get("tags", [])]
     cell = {"cell_type": "markdown", "id": "mtst-nav", "metadata": {"tags": [TAG]}, "source": nav_text(path.name, root).splitlines(keepends=True)}
     nb["cells"] = cells[:1] + [cell] + cells[1:]
+    slides.mark(nb, TAG)
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 import mtst
+from mtst.widgets import STATIC_MIME
 
 from .store import ROOT
 
@@ -30,7 +31,7 @@ SITE = ROOT / "build" / "site"
 MAKE_TARGET = {"ci": "make notebooks", "demo": "make demo"}
 
 # The library's modules in the order docs/architecture.md draws them, bottom to top: the API reference follows it.
-API_MODULES = ("data", "encoder", "model", "config", "sampling", "callbacks", "features", "evaluation", "runcache", "optim",
+API_MODULES = ("data", "encoder", "pretrained", "model", "config", "sampling", "callbacks", "features", "evaluation", "runcache", "optim",
                "weighting", "training", "freezing", "panels", "exercises", "diagnostics", "scenarios", "claims", "probes", "plotting",
                "widgets")
 
@@ -53,9 +54,24 @@ myst_heading_anchors = 3              # the docs' links to #sections resolve
 nb_execution_mode = "off"             # the notebooks come executed; the site never runs them again
 nb_merge_streams = True
 # Widget state can only be shown with the widget manager's scripts from a CDN, and the site loads nothing from
-# another host: mtst.lab.site puts a note where a widget was (the plot it redraws is drawn statically above it).
+# another host: mtst.lab.site puts the panels' own data where they were, and mtst-widgets.js (copied from
+# mtst/lab/site_widgets.js) draws working controls from it; any other widget becomes a note with its last readout.
 nb_ipywidgets_js = {}
+html_static_path = ["_static"]
+html_js_files = ["mtst-widgets.js"]
+html_css_files = ["mtst-widgets.css"]
 '''
+
+
+CSS = """\
+.mtst-site-row { display: flex; gap: 1em; align-items: flex-start; flex-wrap: wrap; }
+.mtst-site-toggles label, .mtst-site-controls label { display: block; font-size: 0.85em; }
+.mtst-site-controls { display: grid; grid-template-columns: repeat(2, minmax(16em, 1fr)); gap: 0.2em 1.5em; }
+.mtst-site-controls input[type=range], .mtst-static > label input[type=range] { width: 10em; vertical-align: middle; }
+.mtst-site-readout { font-family: var(--font-stack--monospace); font-size: 0.85em; }
+.mtst-site-note { font-size: 0.85em; font-style: italic; }
+.mtst-site-figure svg { max-width: 100%; height: auto; background: white; }
+"""
 
 
 class SiteError(RuntimeError):
@@ -187,13 +203,25 @@ def widget_html(state: dict, model_id: str) -> str:
             f'lab</code>) to use it.</em>{" Its last readout:" if readouts else ""}{readouts}</p>')
 
 
+def static_panel_html(data: dict, fallback: str) -> str:
+    """A panel's data (mtst.widgets.STATIC_MIME) in a page, for mtst-widgets.js to draw controls from; `fallback`
+    shows until the script runs (and where scripts are off)."""
+    payload = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")  # nothing in the data can close the script
+    return (f'<div class="mtst-static" data-kind="{html.escape(data["kind"])}"><script type="application/json">{payload}</script>'
+            f'<div class="mtst-static-fallback">{fallback}</div></div>')
+
+
 def without_widgets(nb: dict) -> dict:
-    """The notebook with each widget output replaced by static HTML of its last state, the saved state dropped."""
+    """The notebook with each widget output replaced: a panel that saved its data (mtst.widgets.STATIC_MIME) by the
+    data, for the page's script to redraw; any other widget by static HTML of its last state. Saved state dropped."""
     state = nb["metadata"].pop("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     for cell in nb["cells"]:
         for out in cell.get("outputs", []):
             view = out.get("data", {}).get("application/vnd.jupyter.widget-view+json")
-            if view:
+            panel = out.get("data", {}).get(STATIC_MIME)
+            if panel:
+                out["data"] = {"text/html": static_panel_html(panel, widget_html(state, view["model_id"]) if view else "")}
+            elif view:
                 out["data"] = {"text/html": widget_html(state, view["model_id"])}
         if cell.get("id") == "mtst-nav":  # the site's sidebar lists the sections; JupyterLab's #anchors mean nothing here
             lines = cell["source"] if isinstance(cell["source"], list) else cell["source"].splitlines(keepends=True)
@@ -211,6 +239,9 @@ def assemble(size: str, src: Path) -> Path:
     for path in paths:
         (src / "notebooks" / path.name).write_text(json.dumps(without_widgets(json.loads(path.read_text())), indent=1))
     (src / "conf.py").write_text(CONF)
+    (src / "_static").mkdir()
+    shutil.copy(Path(__file__).with_name("site_widgets.js"), src / "_static" / "mtst-widgets.js")
+    (src / "_static" / "mtst-widgets.css").write_text(CSS)
     (src / "favicon.svg").write_text(FAVICON)
     (src / "index.md").write_text(landing_page((ROOT / "README.md").read_text(), size))
     (src / "api.md").write_text(api_page())

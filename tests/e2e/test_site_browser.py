@@ -14,7 +14,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+import torch
 from helpers import free_port
+
+from mtst.config import SCHEDULES
+from mtst.optim import make_scheduler
 
 pytestmark = pytest.mark.e2e
 
@@ -150,3 +154,74 @@ def test_the_landing_page_links_every_notebook_and_the_claims_verdicts_show(visi
         assert any(urlsplit(u).path.endswith(f"/notebooks/{name}.html") for u in links), f"index.html has no link to {name}"
     text = visits["notebooks/03_freezing_scenarios.html"]["text"]
     assert re.search(r"F1\s.*(supported|not supported)", text), "03's claims table with its verdicts is not on the page"
+
+
+def _open_panels(browser, base: str, notebook: str):
+    """A notebook page with its panels drawn by mtst-widgets.js; the page, its request log and its errors."""
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    requests, errors = [], []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/notebooks/{notebook}.html", wait_until="networkidle", timeout=30_000)
+    return page, requests, errors
+
+
+@pytest.mark.parametrize("notebook,kinds", [("03_freezing_scenarios", ["freeze"]), ("04_layerwise_lr", ["schedule", "grad_steps"]),
+                                            ("05_gradient_diagnostics", ["grad_steps"])])
+def test_the_panels_are_drawn_from_the_data_in_the_page(site, browser, notebook, kinds):
+    page, requests, errors = _open_panels(browser, site, notebook)
+    assert page.eval_on_selector_all(".mtst-static", "els => els.map(e => e.dataset.kind)") == kinds
+    assert page.locator(".mtst-static-ready").count() == len(kinds) and page.locator(".mtst-static-fallback").count() == 0
+    assert page.locator(".mtst-static svg").count() == len(kinds) and not errors
+    assert all(u.startswith(site + "/") or u.startswith("data:") for u in requests), requests
+    page.close()
+
+
+def test_the_freeze_panel_on_the_site_responds_without_a_kernel(site, browser):
+    page, requests, errors = _open_panels(browser, site, "03_freezing_scenarios")
+    panel = page.locator(".mtst-static[data-kind=freeze]")
+    state = json.loads(panel.locator("script").text_content())
+    total = sum(p["params"] for p in state["parts"])
+    trainable = sum(p["params"] for p in state["parts"] if p["trainable"])
+    readout = panel.locator(".mtst-site-readout")
+    assert readout.inner_text() == f"trainable: {trainable:,} of {total:,} parameters ({trainable / total:.1%})"
+    figure = panel.locator(".mtst-site-figure").inner_html()
+    n_before = len(requests)
+    part = next(p for p in state["parts"] if p["trainable"])
+    panel.locator(f"input[data-part='{part['part']}']").uncheck()
+    trainable -= part["params"]
+    assert readout.inner_text() == f"trainable: {trainable:,} of {total:,} parameters ({trainable / total:.1%})"
+    assert panel.locator(".mtst-site-figure").inner_html() != figure
+    assert panel.locator(".mtst-site-title").text_content().endswith(f"{trainable / total:.1%} trainable")
+    assert len(requests) == n_before and not errors  # redrawn in the page: nothing fetched
+    page.close()
+
+
+def test_the_schedule_and_step_sliders_on_the_site_respond_without_a_kernel(site, browser):
+    page, requests, errors = _open_panels(browser, site, "04_layerwise_lr")
+    panel = page.locator(".mtst-static[data-kind=schedule]")
+    lines = panel.locator("path.mtst-site-line")
+    first = lines.first.get_attribute("d")
+    n_before = len(requests)
+    panel.locator("input[aria-label='decay ξ']").fill("0.5")
+    assert "a ratio of 64.0×" in panel.locator(".mtst-site-readout").inner_text()  # 0.5^6 from the top layer to the embeddings
+    assert lines.first.get_attribute("d") != first
+    steps = page.locator(".mtst-static[data-kind=grad_steps]")
+    state = json.loads(steps.locator("script").text_content())
+    assert steps.locator(".mtst-site-title").text_content() == f"step {state['steps'][-1]} ({state['tasks'][-1]} batch)"
+    steps.locator("input[type=range]").fill(str(state["steps"][0]))
+    assert steps.locator(".mtst-site-title").text_content() == f"step {state['steps'][0]} ({state['tasks'][0]} batch)"
+    assert len(requests) == n_before and not errors
+    page.close()
+
+
+def test_the_pages_schedules_equal_the_trainers(site, browser):
+    """The site's script recomputes each schedule's factor; mtst.optim.make_scheduler (the trainer's) is the reference."""
+    page, _, _ = _open_panels(browser, site, "04_layerwise_lr")
+    for name in SCHEDULES:
+        for warmup, total in ((0, 7), (10, 100), (30, 64), (64, 64)):
+            probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+            lam = make_scheduler(probe, name, total, warmup).lr_lambdas[0]
+            js = page.evaluate("([n, w, t]) => Array.from({length: t}, (_, s) => window.mtstSite.factor(n, s, w, t))", [name, warmup, total])
+            assert js == pytest.approx([lam(s) for s in range(total)], abs=1e-12), (name, warmup, total)
+    page.close()

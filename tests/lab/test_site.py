@@ -10,6 +10,7 @@ import pytest
 
 import mtst
 from mtst.lab import site
+from mtst.widgets import STATIC_MIME
 
 NAMES = site.notebook_names()
 
@@ -108,3 +109,16 @@ def test_widgets_become_their_last_state():
     assert '<progress value="18.0" max="18.0">' in out[0] and "train: 100%" in out[0] and "18/18" in out[0]
     assert "make lab" in out[1] and "trainable: 3 of 9 &lt;parameters&gt;" in out[1]
     assert "not saved" in out[2]
+
+
+def test_the_site_puts_a_panels_data_in_the_page_and_nothing_can_close_its_script():
+    data = {"kind": "freeze", "parts": [{"part": "</script><b>x", "params": 1, "trainable": True}], "trials": ""}
+    page = site.static_panel_html(data, "<p>note</p>")
+    assert page.count("</script>") == 1
+    inside = page.split('<script type="application/json">')[1].split("</script>")[0]
+    assert json.loads(inside) == data
+    nb = {"metadata": {}, "cells": [{"cell_type": "code", "outputs": [{"output_type": "display_data", "data": {
+        "text/plain": "VBox()", STATIC_MIME: data, "application/vnd.jupyter.widget-view+json": {"model_id": "m"}}}]}]}
+    out = site.without_widgets(nb)["cells"][0]["outputs"][0]["data"]
+    assert list(out) == ["text/html"] and 'class="mtst-static" data-kind="freeze"' in out["text/html"]
+    assert "a widget whose state was not saved" in out["text/html"]  # the fallback, shown until the script runs
