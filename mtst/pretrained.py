@@ -64,8 +64,10 @@ ENCODERS = {
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 
 
-def resolve_encoder(name: str | None = None) -> str:
-    """The packaged encoder to use: the argument, else $MTST_ENCODER, else the default (all-MiniLM-L6-v2)."""
+def resolve_encoder(name=None) -> str:
+    """The packaged encoder to use: the argument, else $MTST_ENCODER, else the default (all-MiniLM-L6-v2). A loaded
+    SentenceEncoder stands for its own name, so a notebook's setup cell can run again after it loaded one."""
+    name = getattr(name, "name_or_path", name)
     name = name if name is not None else os.environ.get("MTST_ENCODER", DEFAULT_ENCODER)
     check_encoder(name)
     return name

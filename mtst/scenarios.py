@@ -164,13 +164,14 @@ def run_lr_scheme(name: str, train_data: dict, validation: dict, test: dict, cfg
 
 
 def fit_and_test(train_data: dict, validation: dict, test: dict, cfg, max_length: int, seed: int = 0, callbacks=(),
-                 hidden: int | None = None) -> tuple[list[dict], object, object]:
-    """A fresh pretrained encoder with one head per task in train_data (sentence heads with a hidden layer of
-    `hidden` units when given), trained by `cfg`, scored on test at the precision it trained and validated at."""
+                 hidden: int | None = None, encoder: str | None = None) -> tuple[list[dict], object, object]:
+    """A fresh pretrained encoder (`encoder`: a packaged one's name; None, the default) with one head per task in
+    train_data (sentence heads with a hidden layer of `hidden` units when given), trained by `cfg`, scored on test at
+    the precision it trained and validated at."""
 
     if cfg.task_epochs:  # a run of fewer tasks keeps only its own tasks' passes
         cfg = replace(cfg, task_epochs={t: e for t, e in cfg.task_epochs.items() if t in train_data} or None)
-    enc = SentenceEncoder.from_pretrained(max_length=max_length)
+    enc = SentenceEncoder.from_pretrained(encoder, max_length=max_length)
     model = MultiTaskModel.for_tasks(enc, train_data, hidden=hidden, seed=seed)
     res = train(model, train_data, cfg, validation={t: validation[t] for t in train_data}, callbacks=callbacks)
     return evaluate_all(model, {t: test[t] for t in train_data}, precision=cfg.precision).to_dict("records"), res, model

@@ -347,7 +347,7 @@ def lr_schedule_widget(model, total_steps: int = 200, playground=None, trial_ste
 
 
 def grad_step_widget(frame: pd.DataFrame, step: int | None = None):
-    """A step slider over a gradient monitor's frame (`GradMonitor.frame()`): each part's gradient norm at that step."""
+    """A step slider over a gradient monitor's frame (`GradientMonitor.frame()`): each part's gradient norm at that step."""
     import ipywidgets as W
 
     last = int(frame.step.max())

@@ -112,3 +112,14 @@ def test_mpnet_parts_hold_every_weight_and_freeze_by_depth(mpnet):
     groups = mtst.layerwise_param_groups(model, 1e-4, 1e-3, 0.9)
     assert [g["name"] for g in groups if not g["name"].endswith(".no_decay")][:3] == ["layer_9", "layer_10", "layer_11"]
     assert groups[0]["lr"] == pytest.approx(1e-4 * 0.9**2)
+
+
+def test_resolve_encoder_reads_the_argument_then_the_environment(monkeypatch, encoder):
+    monkeypatch.delenv("MTST_ENCODER", raising=False)
+    assert mtst.resolve_encoder() == "all-MiniLM-L6-v2"
+    monkeypatch.setenv("MTST_ENCODER", "all-mpnet-base-v2")
+    assert mtst.resolve_encoder() == "all-mpnet-base-v2" and mtst.resolve_encoder("all-MiniLM-L6-v2") == "all-MiniLM-L6-v2"
+    assert mtst.resolve_encoder(encoder) == "all-MiniLM-L6-v2"  # a setup cell run again, after it loaded one
+    monkeypatch.setenv("MTST_ENCODER", "bert-base")
+    with pytest.raises(ValueError, match="unknown encoder 'bert-base'; the packaged encoders are all-MiniLM-L6-v2, all-mpnet-base-v2"):
+        mtst.resolve_encoder()

@@ -1,8 +1,8 @@
 """Each notebook as slides (JupyterLab's RISE: the "Render as slides" button, or /rise/<notebook> on the server). The
 cells' `slideshow` metadata is set here, from the notebook's own structure, so it never drifts: the title and each
-`## ` section start a slide, a markdown cell after code starts a sub-slide (the next step of the section, below it),
-the navigation cell is skipped, the rest continues the slide it is on. `python -m mtst.lab.docs` writes it with the
-navigation cell, and `--check` fails while a notebook's differs.
+`## ` section start a slide, a `### ` heading or a markdown cell after code starts a sub-slide (the next step of the
+section, below it), the navigation cell is skipped, the rest continues the slide it is on. `python -m mtst.lab.docs`
+writes it with the navigation cell, and `--check` fails while a notebook's differs.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def slide_type(cell: dict, previous: dict | None, skip_tag: str) -> str:
     first = "".join(cell["source"]).lstrip().split("\n", 1)[0]
     if previous is None or first.startswith(("# ", "## ")):
         return "slide"
-    return "subslide" if previous["cell_type"] == "code" else "-"
+    return "subslide" if first.startswith("### ") or previous["cell_type"] == "code" else "-"
 
 
 def mark(nb: dict, skip_tag: str) -> dict:

@@ -16,9 +16,11 @@ def _code(text):
 
 def test_sections_start_slides_and_explanations_after_code_start_subslides():
     nb = {"metadata": {}, "cells": [_md("# Title\nhook"), _md("nav", tags=["mtst-nav"]), _code("size = None"), _md("## 1 · A section"),
-                                     _md("more words, still the same slide"), _code("x = 1"), _md("**Why.** after code"), _code("y")]}
+                                     _md("more words, still the same slide"), _code("x = 1"), _md("**Why.** after code"), _code("y"),
+                                     _md("### A sub-section"), _md("its words")]}
     slides.mark(nb, "mtst-nav")
-    assert [c["metadata"]["slideshow"]["slide_type"] for c in nb["cells"]] == ["slide", "skip", "-", "slide", "-", "-", "subslide", "-"]
+    assert [c["metadata"]["slideshow"]["slide_type"] for c in nb["cells"]] == ["slide", "skip", "-", "slide", "-", "-", "subslide", "-",
+                                                                           "subslide", "-"]
     assert nb["metadata"]["rise"]["theme"] == "white" and nb["metadata"]["rise"]["scroll"] is True
 
 
