@@ -1,5 +1,5 @@
 """The notebooks' slide marks (mtst.lab.slides): made from each notebook's structure, written with its navigation cell
-and checked by `python -m mtst.lab.docs --check`. The slide view itself is driven in Chromium (tests/e2e/test_slides.py)."""
+and checked by `python -m mtst.lab.docs --check`. The slide view itself is driven in Chromium (tests/e2e/test_slides_browser.py)."""
 
 import json
 
