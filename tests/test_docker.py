@@ -1,6 +1,6 @@
 """The container, tested from the host: `make container` builds the image `mtst` (make docker) and runs these. The
 server asks for its token and does not run as root; the demo and a notebook run with the network cut; the image is
-the CPU build, carries none of this host's pip settings or certificates, and stays under 2.5 GiB."""
+the CPU build, carries none of this host's pip settings or certificates, and stays under 3 GiB."""
 
 from __future__ import annotations
 
@@ -83,4 +83,5 @@ def test_the_image_is_the_cpu_build_without_this_hosts_settings_and_small(image)
                       "pip config list; ls /etc/pip.conf /etc/xdg/pip ~/.config/pip ~/.pip /usr/local/share/ca-certificates/* 2>/dev/null; true").stdout
     assert settings.strip() == "", f"pip settings or certificates in the image:\n{settings}"
     size = int(docker("image", "inspect", image, "--format", "{{.Size}}").stdout)
-    assert size <= 2.5 * 2**30, f"the image is {size / 2**20:,.0f} MiB, over 2.5 GiB"
+    # 3 GiB: the goal set when the 12-layer encoder's packages (386 MB installed) joined the image
+    assert size <= 3 * 2**30, f"the image is {size / 2**20:,.0f} MiB, over 3 GiB"
