@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .data import TASKS
-from .scenarios import FREEZE_SCENARIOS, SWEEP_SCENARIOS, score_table
+from .scenarios import SWEEP_SCENARIOS, freeze_scenario, score_table
 
 CONTROL = "uniform_1e-4_heads_1e-3"  # decay's control: the same top rate at every depth, the same heads' rate
 LR_CLAIMS = {  # the brief's learning-rate claims, paraphrased as in CLAIMS.md
@@ -82,11 +82,12 @@ def freezing_claims(grid: pd.DataFrame, sweep: pd.DataFrame, drift: pd.DataFrame
     return pd.DataFrame(rows, columns=["claim", "the brief says", "this run measured", "verdict"]).set_index("claim")
 
 
-def _grid_from_results(df: pd.DataFrame) -> pd.DataFrame:
-    """A freezing results frame as `score_table` shows a notebook's grid (k, scores, costs per scenario)."""
+def _grid_from_results(df: pd.DataFrame, depth: int = 6) -> pd.DataFrame:
+    """A freezing results frame as `score_table` shows a notebook's grid (k, scores, costs per scenario); `depth`: the
+    encoder's layers (6: all-MiniLM-L6-v2), which the frozen backbone's k is."""
     costs = df[df.metric.isin(["trainable_params", "optimizer_state_mib", "peak_gpu_mib"])].pivot_table(index=["setting", "seed"], columns="metric", values="value")
     runs = df[df.metric == "score"].join(costs, on=["setting", "seed"]).rename(columns={"setting": "scenario", "value": "score"})
-    return score_table(runs.assign(k=[FREEZE_SCENARIOS[x].k for x in runs.scenario]), "scenario")
+    return score_table(runs.assign(k=[freeze_scenario(x, depth).k for x in runs.scenario]), "scenario")
 
 
 def _sweep_from_results(df: pd.DataFrame) -> pd.DataFrame:
@@ -190,7 +191,7 @@ def _l2_live(table: pd.DataFrame, forget: dict, decay: str, up_l: float, up_u: f
     """L2 by outcome, against the control that differs from decay in the decay alone: does the backbone move less low
     down (forgetting of the embeddings and layer 0), and does every task score at or above the control? The update
     ratio is shown as the mechanism (decay lowers the lower layers' rate, so it falls by construction), not as the verdict."""
-    mechanism = f"mechanism: update/weight ratio of embeddings+layer 0 relative to layer 5, {up_l:.2f} with {decay}, {up_u:.2f} with {uniform}"
+    mechanism = f"mechanism: update/weight ratio of embeddings+layer 0 relative to the top layer, {up_l:.2f} with {decay}, {up_u:.2f} with {uniform}"
     if CONTROL not in table.index or CONTROL not in forget:
         return ("L2", LR_CLAIMS["L2"], f"no {CONTROL} run here, so no control for decay; {mechanism}", "not measured")
     low = {k: forget[k][forget[k].layer.isin(["embeddings", "layer_0"])].forgetting.mean() * 100 for k in (decay, CONTROL)}

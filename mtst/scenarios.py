@@ -8,11 +8,13 @@ heads, trains with the same budget, and is scored on the held-out test split.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, replace
 
 import pandas as pd
 import torch
 
+from .checks import check_count
 from .data import TaskData
 from .diagnostics import ConflictMonitor, GradientMonitor
 from .encoder import SentenceEncoder
@@ -35,16 +37,48 @@ class FreezeScenario:
     passes: float = 1.0  # heads train this many times the recipe's steps (cheap on the cache: a step skips the encoder)
 
 
-FREEZE_SCENARIOS: dict[str, FreezeScenario] = {s.name: s for s in (
-    FreezeScenario("a_feature_extractor", "everything pretrained frozen, encoder as a cached feature extractor; heads learn", ("encoder",), cache=True),
-    FreezeScenario("a_feature_extractor_10x", "as a, with the heads trained 10× as long: what frozen features give when the heads "
-                   "are not short of steps", ("encoder",), cache=True, passes=10.0),
-    FreezeScenario("b_backbone_frozen", "backbone frozen (dropout still on), heads trained through it", ("encoder",), k=6),
-    FreezeScenario("d_lower4_frozen", "embeddings + layers 0-3 frozen, layers 4-5 and heads train", ("embeddings", "layers:0-3"), k=4),
-    FreezeScenario("d_lower2_frozen", "embeddings + layers 0-1 frozen, layers 2-5 and heads train", ("embeddings", "layers:0-1"), k=2),
-    FreezeScenario("e_full_finetune", "nothing frozen: full fine-tuning", (), k=0),
-    FreezeScenario("f_gradual_unfreezing", "heads first, then one more layer from the top every 1/8 of the run", gradual=True),
-)}
+def k_sweep(depth: int) -> tuple[int, ...]:
+    """How many lower layers the k-sweep freezes at an encoder's depth: thirds of 6 layers (0, 2, 4, 6), quarters of 12
+    (0, 3, 6, 9, 12); k = 0 is full fine-tuning and k = depth the frozen backbone."""
+    check_count(depth, "depth (encoder layers)")
+    step = depth // 4 if depth % 4 == 0 and depth >= 8 else max(1, depth // 3)
+    return tuple(sorted({*range(0, depth, step), depth}))
+
+
+def _lower(k: int, depth: int) -> FreezeScenario:
+    return FreezeScenario(f"d_lower{k}_frozen", f"embeddings + layers 0-{k - 1} frozen, layers {k}-{depth - 1} and heads train",
+                          ("embeddings", f"layers:0-{k - 1}"), k=k)
+
+
+def freeze_scenarios(depth: int = 6) -> dict[str, FreezeScenario]:
+    """The freezing grid for an encoder `depth` layers deep (6: all-MiniLM-L6-v2; 12: all-mpnet-base-v2): the frozen
+    encoder two ways, the lower k layers frozen for each k of the k-sweep, full fine-tuning, gradual unfreezing."""
+    middle = [k for k in k_sweep(depth) if 0 < k < depth]
+    return {s.name: s for s in (
+        FreezeScenario("a_feature_extractor", "everything pretrained frozen, encoder as a cached feature extractor; heads learn", ("encoder",), cache=True),
+        FreezeScenario("a_feature_extractor_10x", "as a, with the heads trained 10× as long: what frozen features give when the heads "
+                       "are not short of steps", ("encoder",), cache=True, passes=10.0),
+        FreezeScenario("b_backbone_frozen", "backbone frozen (dropout still on), heads trained through it", ("encoder",), k=depth),
+        *(_lower(k, depth) for k in reversed(middle)),
+        FreezeScenario("e_full_finetune", "nothing frozen: full fine-tuning", (), k=0),
+        FreezeScenario("f_gradual_unfreezing", "heads first, then one more layer from the top every 1/8 of the run", gradual=True),
+    )}
+
+
+FREEZE_SCENARIOS: dict[str, FreezeScenario] = freeze_scenarios(6)  # the grid at MiniLM-L6's depth, the default encoder's
+
+
+def freeze_scenario(name: str, depth: int) -> FreezeScenario:
+    """A freezing scenario by name at an encoder's depth: any of freeze_scenarios(depth), or d_lower<k>_frozen for any
+    0 < k < depth. The frozen backbone's k is the depth."""
+    grid = freeze_scenarios(depth)
+    if name in grid:
+        return grid[name]
+    m = re.fullmatch(r"d_lower(\d+)_frozen", name)
+    if m and 0 < int(m.group(1)) < depth:
+        return _lower(int(m.group(1)), depth)
+    raise ValueError(f"unknown scenario {name!r} for an encoder {depth} layers deep; valid: {', '.join(grid)}, or d_lower<k>_frozen "
+                     f"with 0 < k < {depth}")
 
 
 @dataclass(frozen=True)
@@ -101,8 +135,9 @@ def _check(name: str, table: dict) -> None:
 
 
 def _fresh_model(train_data: dict[str, TaskData], max_length: int, seed: int, encoder=None):
-    # Every run starts from the same pretrained weights: a copy, never the caller's encoder itself.
-    enc = copy.deepcopy(encoder) if encoder is not None else SentenceEncoder.from_pretrained(max_length=max_length)
+    # Every run starts from the same pretrained weights: a copy, never the caller's encoder itself. `encoder`: a loaded
+    # SentenceEncoder, a packaged encoder's name, or None (the default encoder).
+    enc = copy.deepcopy(encoder) if isinstance(encoder, SentenceEncoder) else SentenceEncoder.from_pretrained(encoder, max_length=max_length)
     return unfreeze(MultiTaskModel.for_tasks(enc, train_data, seed=seed), "all")  # whatever the caller froze, start trainable
 
 
@@ -124,9 +159,8 @@ def run_freeze_scenario(name: str, train_data: dict, validation: dict | None, te
     """Train one freezing scenario from the pretrained encoder; rows of test scores, and the trained model.
     validation=None skips validation (and so keeping the best state): the run ends at its last step."""
 
-    _check(name, FREEZE_SCENARIOS)
-    sc = FREEZE_SCENARIOS[name]
     model = _fresh_model(train_data, max_length, seed, encoder)
+    sc = freeze_scenario(name, len(model.encoder.layers))  # the k-sweep's names at this encoder's depth
     if sc.freeze:
         freeze(model, *sc.freeze)
     cbs = list(callbacks)

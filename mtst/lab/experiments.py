@@ -15,11 +15,12 @@ from ..config import SIZES, TrainConfig, recipe
 from ..data import TASKS, load_task
 from ..diagnostics import ConflictMonitor, GradientMonitor, forgetting, layer_representations
 from ..encoder import SentenceEncoder
+from ..pretrained import ENCODERS, resolve_encoder
 from ..scenarios import (
-    FREEZE_SCENARIOS,
     LR_SCHEMES,
     SWEEP_SCENARIOS,
     fit_and_test,
+    freeze_scenarios,
     run_freeze_scenario,
     run_head_drift,
     run_lr_scheme,
@@ -49,6 +50,15 @@ def full_config(size: str, seed: int) -> TrainConfig:
         # --progress (MTST_RESULTS_PROGRESS): a bar over each run's steps; how a run is shown, not part of its recipe.
         progress=os.environ.get("MTST_RESULTS_PROGRESS") == "1",
     )
+
+
+def encoder_name() -> str:
+    """The encoder the results runs fine-tune: $MTST_ENCODER (`--encoder`), else the default, all-MiniLM-L6-v2."""
+    return resolve_encoder()
+
+
+def _encoder(size: str) -> SentenceEncoder:
+    return SentenceEncoder.from_pretrained(encoder_name(), max_length=SIZES[size].max_length)
 
 
 def _load(size: str, split: str, tasks=None) -> dict:
@@ -198,11 +208,12 @@ def run_freezing(size: str, seed: int, unit: str | None = None) -> list[dict]:
     """The freezing scenario grid (notebook 03), each scenario from the pretrained encoder with one recipe."""
 
     train, val, test = _load(size, "train"), _load(size, "validation"), _load(size, "test")
+    encoder = _encoder(size)
     rows = []
-    for name in FREEZE_SCENARIOS:
+    for name in freeze_scenarios(len(encoder.layers)):  # the k-sweep at the encoder's depth
         if unit is not None and name != unit:
             continue
-        r, _ = run_freeze_scenario(name, train, val, test, full_config(size, seed), SIZES[size].max_length, seed)
+        r, _ = run_freeze_scenario(name, train, val, test, full_config(size, seed), SIZES[size].max_length, seed, encoder)
         rows += _freeze_rows("freezing", r)
         print(f"[freezing seed={seed}] {name}: " + ", ".join(f"{x['task']} {x['score']:.4f}" for x in r) + f" ({r[0]['wall_time_s']:.0f} s)", flush=True)
     return rows
@@ -265,7 +276,7 @@ def run_layerwise_lr(size: str, seed: int, unit: str | None = None) -> list[dict
     """The learning-rate schemes (notebook 04), with the forgetting meter (1 − linear CKA per layer)."""
 
     train, val, test = _load(size, "train"), _load(size, "validation"), _load(size, "test")
-    encoder = SentenceEncoder.from_pretrained(max_length=SIZES[size].max_length)
+    encoder = _encoder(size)
     sentences = [s for d in test.values() for s in d.texts[:200]]
     reference = layer_representations(encoder, sentences)
     rows = []
@@ -343,11 +354,19 @@ def run_loss_weighting(size: str, seed: int, unit: str | None = None) -> list[di
 
 UNITS = {"single_vs_multi": SINGLE_VS_MULTI, "recipe_sweep": list(SWEEP), "tuned_recipe": SINGLE_VS_MULTI,
          "precision": [f"{t}:{p}" for t in PRECISION_TASKS for p in PRECISIONS],
-         "freezing": list(FREEZE_SCENARIOS),
+         # every packaged encoder's k-sweep (d_lower2/4_frozen at depth 6, d_lower3/6/9_frozen at 12); `units_of` picks one
+         "freezing": list(dict.fromkeys(n for e in ENCODERS.values() for n in freeze_scenarios(e.layers))),
          "freezing_size_sweep": [f"{s}@{n or 'all'}" for n in SWEEP_SIZES for s in SWEEP_SCENARIOS],
          "head_drift": list(HEAD_DRIFT_SETTINGS),
          "layerwise_lr": list(LAYERWISE_RUNS),
          "loss_weighting": list(WEIGHTING_RUNS)}
+
+def units_of(experiment: str) -> list[str]:
+    """An experiment's units for the encoder the runs use (the freezing grid's k-sweep follows its depth)."""
+    if experiment == "freezing":
+        return list(freeze_scenarios(ENCODERS[encoder_name()].layers))
+    return UNITS[experiment]
+
 
 # Experiments whose units share an expensive first step (head_drift: the full fine-tune that both settings start
 # from). A grid split into runs (--jobs, --resume) runs all their units in one call per seed, unless --units asks.

@@ -25,10 +25,11 @@ from pathlib import Path
 import pandas as pd
 
 from .. import distributed
+from ..pretrained import ENCODERS
 from ..runcache import configure
 from . import store
 from .docs import render_all
-from .experiments import EXPERIMENTS, SHARED_SETUP, UNITS
+from .experiments import EXPERIMENTS, SHARED_SETUP, UNITS, units_of
 from .kept import Resume
 from .provenance import date_span, git_commit
 
@@ -77,7 +78,7 @@ def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, note
         return
     store.RESULTS_DIR.mkdir(exist_ok=True)
     start = time.perf_counter()
-    split = {name: [None] if name in SHARED_SETUP and not units else [u for u in UNITS[name] if not units or u in units]
+    split = {name: [None] if name in SHARED_SETUP and not units else [u for u in units_of(name) if not units or u in units]
              for name in experiments}  # None: all the units in one call
     planned = {name: [(s, u) for s in seeds for u in split[name]] for name in experiments}
     if not any(planned.values()):
@@ -158,6 +159,8 @@ def run(experiments: list[str], size: str, seeds: list[int], jobs: int = 1, note
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mtst.lab.results", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", default="full")
+    p.add_argument("--encoder", choices=list(ENCODERS), default=None,
+                   help="the packaged encoder the runs fine-tune (MTST_ENCODER; default all-MiniLM-L6-v2), recorded in the provenance")
     p.add_argument("--experiments", nargs="+", default=["single_vs_multi"], choices=list(EXPERIMENTS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--jobs", type=int, default=1, help="run seeds in parallel processes (useful on a GPU)")
@@ -188,9 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         for path in render_all():
             print(f"rendered {path.relative_to(store.ROOT)}")
         return 0
-    unknown = [u for u in args.units or [] if not any(u in UNITS.get(name, []) for name in args.experiments)]
+    if args.encoder is not None:
+        os.environ["MTST_ENCODER"] = args.encoder  # child processes (--jobs) inherit it
+    unknown = [u for u in args.units or [] if not any(u in units_of(name) for name in args.experiments if name in UNITS)]
     if unknown:
-        p.error(f"unknown units {unknown} for {args.experiments}; units: " + "; ".join(f"{n}: {' '.join(UNITS[n])}" for n in args.experiments if n in UNITS))
+        p.error(f"unknown units {unknown} for {args.experiments}; units: " + "; ".join(f"{n}: {' '.join(units_of(n))}" for n in args.experiments if n in UNITS))
     if distributed.current().active and (args.jobs > 1 or args.resume is not None):
         p.error("under `accelerate launch` every run trains on all the processes together, one run at a time: drop --jobs "
                 "and --resume (or run them with plain python)")

@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import TrainConfig
-from .experiments import COLUMNS, EXPERIMENTS, full_config, tuned_config
+from ..pretrained import DEFAULT_ENCODER
+from .experiments import COLUMNS, EXPERIMENTS, encoder_name, full_config, tuned_config
 from .kept import load_kept
 from .provenance import provenance
 
@@ -41,6 +42,7 @@ def config_of(experiment: str, size: str) -> dict:
     cfg = asdict((tuned_config if experiment == "tuned_recipe" else full_config)(size, 0)) if experiment in EXPERIMENTS else asdict(TrainConfig())
     cfg.pop("seed", None)
     cfg.pop("progress", None)
+    cfg["encoder"] = encoder_name()  # the packaged encoder fine-tuned (a grid resumed with another one is refused)
     return cfg
 
 
@@ -188,10 +190,11 @@ CONTROLS = {("layerwise_lr", "cpu-bf16-full"): "cpu-bf16-control"}
 
 def _config_differs(a: dict, b: dict) -> list[str]:
     """The recipe fields two configs disagree on. A field only one of them has (added to TrainConfig between the two
-    runs) must hold its default there, which is what the other run did without it."""
-    defaults = TrainConfig()
+    runs) must hold its default there, which is what the other run did without it (files from before the encoder was
+    recorded fine-tuned the default encoder)."""
+    defaults = {**asdict(TrainConfig()), "encoder": DEFAULT_ENCODER}
     return [k for k in sorted(set(a) | set(b))
-            if (a[k] != b[k] if k in a and k in b else (a.get(k, b.get(k)) != getattr(defaults, k, object())))]
+            if (a[k] != b[k] if k in a and k in b else (a.get(k, b.get(k)) != defaults.get(k, object())))]
 
 
 def load_with_control(experiment: str, tag: str | None = None) -> tuple[pd.DataFrame, dict, dict | None]:
