@@ -8,8 +8,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 SOLUTIONS := $(sort $(wildcard notebooks/solutions/*.ipynb))
-# `make notebooks` runs these again with the 12-layer encoder: 01 (66 s at ci on 2 cores). 02 takes the same `encoder`
-# parameter and runs with it too (143 s at ci), left out here to keep `make test` within its budget.
+# `make notebooks` runs these again with the 12-layer encoder: 01 (66 s at ci on 2 cores). 02-05 take the same `encoder`
+# parameter and run with it too (minutes each at ci), left out here to keep `make test` within its budget.
 ENCODER_NOTEBOOKS := notebooks/01_sentence_encoder.ipynb
 EXECUTED := build/executed
 # Root (as in CI and these containers) must say so to JupyterLab.

@@ -65,7 +65,7 @@ from .plotting import (  # noqa: E402
     plot_similarity_heatmap,
     project_2d,
 )
-from .pretrained import ENCODERS, resolve_encoder  # noqa: E402
+from .pretrained import DEFAULT_ENCODER, ENCODERS, resolve_encoder  # noqa: E402
 from .probes import knn_accuracy, linear_probe_accuracy, nearest_neighbours  # noqa: E402
 from .sampling import SAMPLERS, task_schedule  # noqa: E402
 from .training import (  # noqa: E402
@@ -99,6 +99,7 @@ __all__ = [
     "load_splits",
     "resolve_size",
     "resolve_encoder",
+    "DEFAULT_ENCODER",
     "ENCODERS",
     "split_checksum",
     "task_summary",

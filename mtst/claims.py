@@ -74,7 +74,7 @@ def freezing_claims(grid: pd.DataFrame, sweep: pd.DataFrame, drift: pd.DataFrame
          _verdict(abs(d_end) <= 1.0)),
         ("F4", "Freeze lower layers, fine-tune upper ones, train heads from scratch.",
          "k frozen lower layers → mean score: " + ", ".join(f"k={k}: {v:.1f}" for k, v in sorted(k_scores.items())) + f"; gradual unfreezing {g:.1f}",
-         _verdict(best_k is not None and 0 < best_k < 6) if best_k is not None else "partly"),
+         _verdict(0 < best_k < max(k_scores)) if best_k is not None else "partly"),  # max k: the frozen backbone, at any depth
         ("F5", "This balances efficiency and performance.",
          f"best non-full scenario {eff_name}: {100 * eff_score:.0f}% of full fine-tuning's score at {eff_text}",
          _verdict(bool(eff_score >= 0.97 and min(eff.get("wall_time_s", 100), eff.get("peak_gpu_mib", 100)) <= 80))),

@@ -208,3 +208,27 @@ def test_lr_scheme_with_a_boosted_head(small_encoder, data):
     assert scenarios.steps_to_target(res.history, 2.0) is None
     with pytest.raises(ValueError, match="valid: uniform_1e-5"):
         scenarios.run_lr_scheme("decay_2", data, data, data, _cfg(), 32, 0, small_encoder)
+
+
+def test_freezing_grid_follows_the_encoders_depth():
+    assert scenarios.k_sweep(6) == (0, 2, 4, 6) and scenarios.k_sweep(12) == (0, 3, 6, 9, 12)
+    assert list(scenarios.FREEZE_SCENARIOS) == ["a_feature_extractor", "a_feature_extractor_10x", "b_backbone_frozen", "d_lower4_frozen",
+                                                "d_lower2_frozen", "e_full_finetune", "f_gradual_unfreezing"]
+    deep = scenarios.freeze_scenarios(12)
+    assert [(n, s.k) for n, s in deep.items() if s.k is not None] == [("b_backbone_frozen", 12), ("d_lower9_frozen", 9), ("d_lower6_frozen", 6),
+                                                                      ("d_lower3_frozen", 3), ("e_full_finetune", 0)]
+    assert deep["d_lower9_frozen"].freeze == ("embeddings", "layers:0-8") and "layers 9-11" in deep["d_lower9_frozen"].what
+    assert scenarios.freeze_scenario("d_lower5_frozen", 12).freeze == ("embeddings", "layers:0-4")  # any k below the depth
+    with pytest.raises(ValueError, match="d_lower<k>_frozen with 0 < k < 6"):
+        scenarios.freeze_scenario("d_lower6_frozen", 6)  # at depth 6 that is the whole backbone: b_backbone_frozen
+
+
+def test_scenarios_read_the_depth_from_the_model(small_encoder, data):
+    shallow = copy.deepcopy(small_encoder)  # a 3-layer encoder: the grid's names and k follow it
+    shallow.model.encoder.layer = shallow.model.encoder.layer[:3]
+    shallow.model.config.num_hidden_layers = 3
+    rows, model = scenarios.run_freeze_scenario("b_backbone_frozen", data, None, data, _cfg(), 32, 0, shallow)
+    assert {r["k"] for r in rows} == {3} and not any(p.requires_grad for p in model.encoder.parameters())
+    rows, model = scenarios.run_freeze_scenario("d_lower2_frozen", data, None, data, _cfg(), 32, 0, shallow)
+    trainable = {n for n, ps in mtst.model_parts(model).items() if any(p.requires_grad for _, p in ps)}
+    assert {r["k"] for r in rows} == {2} and trainable == {"layer_2", *(f"head:{t}" for t in data)}

@@ -146,9 +146,9 @@ def freezing() -> str:
         + ", which is the brief's caveat made concrete: measure the frozen task while the others train. " + _live(("F3",)),
         f"**A transfer-learning plan.** *Model:* all-MiniLM-L6-v2 ({layers} layers, {width}-d, {total / 1e6:.1f}M parameters), "
         "a BERT-style encoder already trained to make sentence embeddings with mean pooling, which is what the sentence "
-        "heads read, small enough to fine-tune on a laptop CPU, and shipped inside a PyPI package so it runs offline. A "
-        "larger encoder (12 layers, 768-d) is not measured here yet: neither what it costs per step nor whether it scores "
-        "higher on these tasks. *Layers:* freezing the lower k of 6 layers cost "
+        "heads read, small enough to fine-tune on a laptop CPU, and shipped inside a PyPI package so it runs offline; the "
+        "12-layer all-mpnet-base-v2 is measured beside it in docs/answers.md (\"Which pretrained model\"): its scores, "
+        "its cost per step and the choice they support. *Layers:* freezing the lower k of 6 layers cost "
         f"{_said(_gap(sc, 'd_lower2_frozen', 'e_full_finetune'))} at k = 2 and {_said(_gap(sc, 'd_lower4_frozen', 'e_full_finetune'))} "
         f"at k = 4 (mean scores {_ms(d2)} and {_ms(d4)} against {_ms(e)}), at wall times of {wall['d_lower2_frozen']:.0f} and "
         f"{wall['d_lower4_frozen']:.0f} s against {wall['e_full_finetune']:.0f} s (runs sharing one GPU, `freezing.csv`)"
@@ -224,3 +224,54 @@ def _layerwise_paragraphs() -> list[str]:
         "between tasks (L5), need per-part gradient records that the full-size runs do not keep yet; notebooks 04 and 05 "
         "measure them at their own size.")
     return paras
+
+
+def model_choice() -> str:
+    """Which pretrained model, and why: the two packaged encoders side by side (results/model_choice_*.json and the
+    depth runs' full fine-tuning at the default size), in prose, with the choice the numbers support."""
+    from . import model_choice as mc
+
+    try:
+        table = mc.comparison()
+        steps = store.read_json(mc.STEPS_JSON)
+        probe = store.read_json(mc.PROBE_JSON)
+    except FileNotFoundError:
+        return "Not measured yet: `python -m mtst.lab.model_choice probe`, then `steps`, then `table`."
+    small, deep = "all-MiniLM-L6-v2", "all-mpnet-base-v2"
+    if not {small, deep} <= set(table.index):
+        return "Not measured yet for both encoders: `python -m mtst.lab.model_choice probe`."
+    s, d = table.loc[small], table.loc[deep]
+    probe_gap = {t: d[f"probe {t}"] - s[f"probe {t}"] for t in TASKS}
+    tuned = {n: claims.score_runs(load("freezing", mc.TAGS[n])[0]).loc["e_full_finetune", "mean"] for n in (small, deep)
+             if "fine-tuned mean" in table and table.loc[n, "fine-tuned mean"] == table.loc[n, "fine-tuned mean"]}
+    step_ratio, mem_ratio = d["step (ms)"] / s["step (ms)"], d["peak RSS (MiB)"] / s["peak RSS (MiB)"]
+    better_frozen = all(v > 0 for v in probe_gap.values())
+    text = (f"**Which pretrained model, and why.** Both packaged encoders, measured on the three tasks: all-MiniLM-L6-v2 "
+            f"({s['layers']} layers, {s['dim']}-d, {s['params (M)']:.1f}M parameters) and all-mpnet-base-v2 ({d['layers']} layers, "
+            f"{d['dim']}-d, {d['params (M)']:.1f}M). *Frozen,* with a linear probe fitted on all the training data "
+            f"({probe['runs'][0]['max_length']} word pieces per text, `model_choice_probe.json`), all-mpnet-base-v2 scores "
+            + ", ".join(f"{NAMES[t]} {d[f'probe {t}']:.1f} against {s[f'probe {t}']:.1f} ({probe_gap[t]:+.1f})" for t in TASKS)
+            + (": better features for every task. " if better_frozen else ": not better on every task. "))
+    if len(tuned) == 2:
+        gap = (tuned[deep] - tuned[small]).dropna()
+        text += (f"*Fine-tuned* at the default size with the same recipe, steps and seeds (full fine-tuning in "
+                 f"`freezing.{mc.TAGS[deep]}.csv` and `freezing.{mc.TAGS[small]}.csv`), its mean test score is {_ms(tuned[deep])} "
+                 f"against {_ms(tuned[small])}: {_said(gap)}. ")
+    else:
+        gap = None
+        text += "*Fine-tuned* at the default size: not run yet for both encoders. "
+    text += (f"*Cost:* a training step at the default size takes {step_ratio:.1f}× as long ({d['step (ms)']:.0f} ms against "
+             f"{s['step (ms)']:.0f} ms on {steps['hardware']['cpu_threads']} CPU threads) and the process peaks at {mem_ratio:.1f}× "
+             f"the memory ({d['peak RSS (MiB)']:,.0f} MiB against {s['peak RSS (MiB)']:,.0f} MiB, `model_choice_steps.json`). ")
+    gain = gap is not None and len(gap) > 1 and not claims.too_close(gap) and (gap > 0).all()
+    if gain:
+        text += (f"*Choice:* all-mpnet-base-v2 wherever its {step_ratio:.1f}× cost per step is affordable (a GPU, or a run that "
+                 "can wait): it scored higher fine-tuned on every seed. all-MiniLM-L6-v2 stays the live-class default, where a "
+                 "notebook must finish in minutes on a laptop.")
+    else:
+        text += ("*Choice:* all-MiniLM-L6-v2 for fine-tuning at this budget: the deeper encoder costs "
+                 f"{step_ratio:.1f}× per step without a gain we can call on our seeds. "
+                 + ("Its frozen features are better, so where the encoder stays frozen (a feature extractor, encoded once) "
+                    "all-mpnet-base-v2 is the better start. " if better_frozen else "")
+                 + "Whether its fine-tuned scores pull ahead with all the data is a full-size run that needs a GPU, not run yet.")
+    return text

@@ -1,6 +1,6 @@
 """Benchmarks that compare two ways of doing the same work side by side, in one run, and print ratios.
 
-    python -m mtst.lab.bench encode [--n 2000] [--batch-size 32] [--repeats 3] [--device cpu|cuda] [--json PATH]
+    python -m mtst.lab.bench encode [--n 2000] [--batch-size 32] [--repeats 3] [--device cpu|cuda] [--encoder NAME] [--json PATH]
     python -m mtst.lab.bench heads  [--batch-size 32] [--repeats 10]
     python -m mtst.lab.bench optim  [--batch-size 16] [--repeats 10]
     python -m mtst.lab.bench cache  [--size demo] [--batch-size 32]
@@ -24,9 +24,10 @@ import torch
 
 from ..checks import check_device
 from ..data import TASKS, load_task
-from ..encoder import POOLING_MODES, TOKENIZE_THREADS, SentenceEncoder, default_model_path
+from ..encoder import POOLING_MODES, TOKENIZE_THREADS, SentenceEncoder
 from ..model import MultiTaskModel
 from ..panels import FreezePlayground
+from ..pretrained import ENCODERS, encoder_path, resolve_encoder
 from ..runcache import configure
 from ..widgets import _pooling, freeze_panel, lr_schedule_widget
 from . import bench_training as t
@@ -35,16 +36,18 @@ from .provenance import cpu_bf16_flags
 from .timing import _medians, _print_medians, _report, _sync, interleaved  # noqa: F401
 
 
-def bench_encode(n: int = 2000, batch_size: int = 32, repeats: int = 3, device: str | None = None) -> dict:
-    """mtst.SentenceEncoder.encode against SentenceTransformer.encode: same model, sentences and batch size."""
+def bench_encode(n: int = 2000, batch_size: int = 32, repeats: int = 3, device: str | None = None, encoder: str | None = None) -> dict:
+    """mtst.SentenceEncoder.encode against SentenceTransformer.encode: same model (`encoder`: a packaged one's name;
+    None, the default), sentences and batch size."""
     from sentence_transformers import SentenceTransformer
 
     dev = check_device(device)
     texts = load_task("sentiment", "train", "full").texts[:n]
     if len(texts) < n:
         texts += load_task("sentiment", "validation", "full").texts[: n - len(texts)]
-    enc = SentenceEncoder.from_pretrained().to(dev).eval()
-    st = SentenceTransformer(str(default_model_path()), device=str(dev))
+    name = resolve_encoder(encoder)
+    enc = SentenceEncoder.from_pretrained(name).to(dev).eval()  # checked by checksum where it comes split
+    st = SentenceTransformer(str(encoder_path(name)), device=str(dev))
     warnings.filterwarnings("ignore", message=".*truncated")
 
     def run_st():
@@ -70,6 +73,7 @@ def bench_encode(n: int = 2000, batch_size: int = 32, repeats: int = 3, device: 
     host_med = _medians(host)
     return _report(
         "encode", dev, batch_size, repeats, med,
+        encoder=name,
         sentences=len(texts),
         sentences_per_s=rate,
         ratio_mtst_fp32_over_st_fp32=rate["mtst_fp32"] / rate["st_fp32"],
@@ -85,7 +89,7 @@ def bench_encode(n: int = 2000, batch_size: int = 32, repeats: int = 3, device: 
 
 
 def _print_encode(r: dict) -> None:
-    print(f"encode: {r['sentences']} real sentences, batch {r['batch_size']}, {r['repeats']} interleaved repeats on {r['device']}")
+    print(f"encode: {r.get('encoder', 'all-MiniLM-L6-v2')}, {r['sentences']} real sentences, batch {r['batch_size']}, {r['repeats']} interleaved repeats on {r['device']}")
     print(f"  hardware: {r['hardware']}")
     for k, v in r["sentences_per_s"].items():
         print(f"  {k:>10}: {v:8.0f} sentences/s (median {r['median_s'][k]:.2f} s)")
@@ -222,8 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", default="demo", help="data size for the cache benchmark")
     p.add_argument("--epochs", type=float, default=3.0, help="passes over the training data for the prefix benchmark")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--encoder", choices=list(ENCODERS), default=None, help="the packaged encoder the encode benchmark runs (default all-MiniLM-L6-v2)")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     args = p.parse_args(argv)
+    if args.encoder is not None and args.name != "encode":
+        p.error("--encoder is for the encode benchmark: python -m mtst.lab.bench encode --encoder NAME")
 
     configure(enabled=False)  # a benchmark times the work itself, never a run loaded from the run cache
     try:
@@ -237,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         fn, show = benchmarks[name]
         kwargs = {"device": args.device, "repeats": args.repeats}
         if name == "encode":
-            kwargs.update(n=args.n, batch_size=args.batch_size)
+            kwargs.update(n=args.n, batch_size=args.batch_size, encoder=args.encoder)
         elif name == "poolings":
             kwargs.update(n=min(args.n, 1000), batch_size=args.batch_size)
         elif name == "cache":

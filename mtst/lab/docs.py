@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import answers, nav, tables
+from . import answers, depth, model_choice, nav, tables
 from .speed_tables import table_benchmarks, table_notebook_times, table_notebooks, table_processes, table_verdicts
 from .store import ROOT
 
@@ -47,6 +47,11 @@ SECTIONS = {
     "answers-freezing": answers.freezing,
     "answers-layerwise": answers.layerwise,
     "layerwise-reading": answers.layerwise_reading,
+    "answers-model-choice": answers.model_choice,
+    "model-choice-table": model_choice.markdown_table,
+    "depth-freezing": depth.freezing_table,
+    "depth-rates": depth.rates_table,
+    "depth-reading": depth.reading,
 }
 
 PAGES = ("README.md", "docs/results.md", "docs/benchmarks.md", "docs/scaling.md", "docs/answers.md")  # the files whose blocks are generated

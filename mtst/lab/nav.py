@@ -18,7 +18,7 @@ TAG = "mtst-nav"
 NEEDS = {  # what a notebook takes from earlier ones; opened alone it computes the same itself, only slower
     "00": "nothing: it only reads the data.",
     "01": "nothing: the pretrained encoder and the data.",
-    "02": "nothing; its multi-task run (with the default encoder) goes into the run cache for 03-05.",
+    "02": "nothing; its multi-task run goes into the run cache for 03-05 (for the same `encoder`).",
     "03": "notebook 02's fine-tuning run (full fine-tuning in the grid is that run, from the run cache); opened alone, "
           "it trains that run itself.",
     "04": "notebook 02's fine-tuning run (its decay scheme is that run, from the run cache); opened alone, it trains it itself.",

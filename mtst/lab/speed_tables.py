@@ -21,7 +21,7 @@ def table_benchmarks() -> str:
                 where += f", {' '.join(r['cpu_bf16_flags']) or 'no bf16 flag'}"
         if r["benchmark"] == "encode":
             rate = r["sentences_per_s"]
-            res = (f"{r['sentences']} sentences, batch {r['batch_size']}: ST fp32 {rate['st_fp32']:.0f}/s, mtst fp32 {rate['mtst_fp32']:.0f}/s "
+            res = (f"{r.get('encoder', 'all-MiniLM-L6-v2')}, {r['sentences']} sentences, batch {r['batch_size']}: ST fp32 {rate['st_fp32']:.0f}/s, mtst fp32 {rate['mtst_fp32']:.0f}/s "
                    f"(**{r['ratio_mtst_fp32_over_st_fp32']:.2f}×**, max abs diff {r['max_abs_diff_fp32_vs_st']:.0e}), mtst bf16 {rate['mtst_bf16']:.0f}/s "
                    f"(**{r['ratio_mtst_bf16_over_st_fp32']:.2f}×** ST fp32, min cosine {r['min_cosine_bf16_vs_fp32']:.4f})")
             if "tokenize_s" in r:

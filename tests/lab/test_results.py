@@ -632,6 +632,25 @@ def test_unknown_units_are_refused_before_anything_runs(capsys):
     assert "unknown units ['full'] for ['freezing']" in err and "e_full_finetune" in err
 
 
+def test_the_freezing_units_follow_the_encoders_depth(monkeypatch, capsys):
+    from mtst.lab import experiments, store
+
+    monkeypatch.delenv("MTST_ENCODER", raising=False)
+    assert "d_lower4_frozen" in experiments.units_of("freezing") and "d_lower9_frozen" not in experiments.units_of("freezing")
+    assert store.config_of("freezing", "ci")["encoder"] == "all-MiniLM-L6-v2"
+    with pytest.raises(SystemExit):  # k = 4 is not in the k-sweep at depth 12: nothing runs
+        results.main(["--size", "ci", "--encoder", "all-mpnet-base-v2", "--experiments", "freezing", "--units", "d_lower4_frozen"])
+    err = capsys.readouterr().err
+    assert "unknown units ['d_lower4_frozen']" in err and "d_lower9_frozen" in err
+    monkeypatch.setenv("MTST_ENCODER", "all-mpnet-base-v2")
+    assert experiments.units_of("freezing")[2:6] == ["b_backbone_frozen", "d_lower9_frozen", "d_lower6_frozen", "d_lower3_frozen"]
+    assert store.config_of("freezing", "ci")["encoder"] == "all-mpnet-base-v2"
+    # a file from before the encoder was recorded fine-tuned the default one: it differs from mpnet's, not from MiniLM's
+    old = {k: v for k, v in store.config_of("freezing", "ci").items() if k != "encoder"}
+    assert store._config_differs(old, store.config_of("freezing", "ci")) == ["encoder"]
+    assert store._config_differs(old, {**old, "encoder": "all-MiniLM-L6-v2"}) == []
+
+
 def test_under_several_processes_jobs_and_resume_are_refused(monkeypatch, capsys, tmp_path):
     from types import SimpleNamespace
 
