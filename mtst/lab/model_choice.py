@@ -36,7 +36,7 @@ from ..evaluation import evaluate
 from ..features import EncoderCache
 from ..freezing import freeze
 from ..model import MultiTaskModel
-from ..precision import autocast
+from ..precision import autocast, resolve
 from ..pretrained import ENCODERS
 from .provenance import provenance
 from .store import RESULTS_DIR, read_json
@@ -127,7 +127,7 @@ def _steps_child(name: str, steps: int, seed: int) -> dict:
     Trainer(model, train, cfg, callbacks=[clock]).run()
     warm = clock.times[3:] or clock.times  # the first steps allocate
     return {"encoder": name, "steps": len(clock.times), "median_step_s": statistics.median(warm), "batch_size": cfg.batch_size,
-            "max_length": SIZES[size].max_length, "precision": cfg.precision, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "max_length": SIZES[size].max_length, "precision": resolve(model.device, cfg.precision), "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "rss_before_training_mib": before / 1024, "params": sum(p.numel() for p in model.parameters()),
             "encoder_params": sum(p.numel() for p in enc.parameters())}
 
