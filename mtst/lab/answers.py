@@ -247,8 +247,8 @@ def model_choice() -> str:
     step_ratio, mem_ratio = d["step (ms)"] / s["step (ms)"], d["peak RSS (MiB)"] / s["peak RSS (MiB)"]
     better_frozen = all(v > 0 for v in probe_gap.values())
     text = (f"**Which pretrained model, and why.** Both packaged encoders, measured on the three tasks: all-MiniLM-L6-v2 "
-            f"({s['layers']} layers, {s['dim']}-d, {s['params (M)']:.1f}M parameters) and all-mpnet-base-v2 ({d['layers']} layers, "
-            f"{d['dim']}-d, {d['params (M)']:.1f}M). *Frozen,* with a linear probe fitted on all the training data "
+            f"({int(s['layers'])} layers, {int(s['dim'])}-d, {s['params (M)']:.1f}M parameters in use, the unused pooler left out) and "
+            f"all-mpnet-base-v2 ({int(d['layers'])} layers, {int(d['dim'])}-d, {d['params (M)']:.1f}M). *Frozen,* with a linear probe fitted on all the training data "
             f"({probe['runs'][0]['max_length']} word pieces per text, `model_choice_probe.json`), all-mpnet-base-v2 scores "
             + ", ".join(f"{NAMES[t]} {d[f'probe {t}']:.1f} against {s[f'probe {t}']:.1f} ({probe_gap[t]:+.1f})" for t in TASKS)
             + (": better features for every task. " if better_frozen else ": not better on every task. "))
@@ -261,10 +261,13 @@ def model_choice() -> str:
         gap = None
         text += "*Fine-tuned* at the default size: not run yet for both encoders. "
     text += (f"*Cost:* a training step at the default size takes {step_ratio:.1f}× as long ({d['step (ms)']:.0f} ms against "
-             f"{s['step (ms)']:.0f} ms on {steps['hardware']['cpu_threads']} CPU threads) and the process peaks at {mem_ratio:.1f}× "
+             f"{s['step (ms)']:.0f} ms, {steps['runs'][0]['precision']}, on {steps['hardware']['cpu_threads']} CPU threads) and the process peaks at {mem_ratio:.1f}× "
              f"the memory ({d['peak RSS (MiB)']:,.0f} MiB against {s['peak RSS (MiB)']:,.0f} MiB, `model_choice_steps.json`). ")
     gain = gap is not None and len(gap) > 1 and not claims.too_close(gap) and (gap > 0).all()
-    if gain:
+    if gap is None:
+        text += ("*Choice:* waits for the fine-tuned runs; frozen, all-mpnet-base-v2 is the better start." if better_frozen else
+                 "*Choice:* waits for the fine-tuned runs.")
+    elif gain:
         text += (f"*Choice:* all-mpnet-base-v2 wherever its {step_ratio:.1f}× cost per step is affordable (a GPU, or a run that "
                  "can wait): it scored higher fine-tuned on every seed. all-MiniLM-L6-v2 stays the live-class default, where a "
                  "notebook must finish in minutes on a laptop.")

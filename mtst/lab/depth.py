@@ -84,7 +84,10 @@ def rate_effects(name: str) -> dict[str, tuple[pd.Series, pd.Series]]:
     df = got[0]
     sc, low = claims.score_runs(df)["mean"], _low_forgetting(df)
     ran = set(sc.index.get_level_values(0))
-    return {label: ((sc[a] - sc[b]).dropna(), (low[a] - low[b]).dropna()) for label, a, b in RATE_EFFECTS if {a, b} <= ran}
+    def pick(x: pd.Series, k: str) -> pd.Series:
+        return x[k] if k in x.index.get_level_values(0) else pd.Series(dtype=float)
+
+    return {label: ((sc[a] - sc[b]).dropna(), (pick(low, a) - pick(low, b)).dropna()) for label, a, b in RATE_EFFECTS if {a, b} <= ran}
 
 
 def gradient_ratio(name: str) -> pd.Series | None:
@@ -111,7 +114,7 @@ def rates_table() -> str:
             continue
         provs.append(f"{name}: {provenance_line(got[1])}")
         for label, (d, f) in rate_effects(name).items():
-            lines.append(f"| {name} | {label} | {_gap(d)} | {f.mean():+.1f} pts (lower on {int((f < 0).sum())} of {len(f)} seeds) |")
+            lines.append(f"| {name} | {label} | {_gap(d)} | " + (f"{f.mean():+.1f} pts (lower on {int((f < 0).sum())} of {len(f)} seeds)" if len(f) else "—") + " |")
         r = gradient_ratio(name)
         if r is not None:
             lines.append(f"| {name} | depth, under uniform 1e-4 (L4) | gradient norm of the embeddings + layer 0 over layer "

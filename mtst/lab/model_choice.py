@@ -187,8 +187,9 @@ def plot(table: pd.DataFrame, path: Path | None = None):
     probe = table[[f"probe {t}" for t in TASKS]].mean(axis=1)
     for name, r in table.iterrows():
         ax.scatter(r["step (ms)"], probe[name], marker="s", color="C0")
-        ax.errorbar(r["step (ms)"], r["fine-tuned mean"], yerr=r["fine-tuned mean std"], marker="o", color="C1", capsize=3)
-        ax.annotate(f"{name}\n{r['params (M)']:.0f}M params, {r['layers']} layers", (r["step (ms)"], r["fine-tuned mean"]), fontsize=7,
+        if pd.notna(r.get("fine-tuned mean")):
+            ax.errorbar(r["step (ms)"], r["fine-tuned mean"], yerr=r["fine-tuned mean std"], marker="o", color="C1", capsize=3)
+        ax.annotate(f"{name}\n{r['params (M)']:.0f}M params, {r['layers']} layers", (r["step (ms)"], probe[name]), fontsize=7,
                     xytext=(6, -18), textcoords="offset points")
     ax.scatter([], [], marker="s", color="C0", label="frozen encoder, linear probe, all the data")
     ax.errorbar([], [], yerr=[], marker="o", color="C1", label="fine-tuned at the default size (mean ± std, seeds)")
@@ -253,11 +254,11 @@ def markdown_table() -> str:
         probe, steps = read_json(PROBE_JSON), read_json(STEPS_JSON)
     except FileNotFoundError:
         return "Not measured yet: `python -m mtst.lab.model_choice probe`, then `steps`."
-    head = ["encoder", "layers", "width", "parameters", *(f"probe {t}" for t in TASKS), "fine-tuned mean (default size)", "step", "peak memory"]
+    head = ["encoder", "layers", "width", "parameters in use", *(f"probe {t}" for t in TASKS), "fine-tuned mean (default size)", "step", "peak memory"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in t.iterrows():
-        tuned = f"{r['fine-tuned mean']:.1f} ± {r['fine-tuned mean std']:.1f} ({r['seeds']:.0f} seeds)" if r.get("fine-tuned mean") == r.get("fine-tuned mean") else "not run"
-        lines.append(f"| {name} | {r['layers']} | {r['dim']} | {r['params (M)']:.1f}M | " + " | ".join(f"{r[f'probe {x}']:.1f}" for x in TASKS)
+        tuned = f"{r['fine-tuned mean']:.1f} ± {r['fine-tuned mean std']:.1f} ({r['seeds']:.0f} seeds)" if pd.notna(r.get("fine-tuned mean")) else "not run yet"
+        lines.append(f"| {name} | {int(r['layers'])} | {int(r['dim'])} | {r['params (M)']:.1f}M | " + " | ".join(f"{r[f'probe {x}']:.1f}" for x in TASKS)
                      + f" | {tuned} | {r['step (ms)']:.0f} ms | {r['peak RSS (MiB)']:,.0f} MiB |")
     runs = probe["runs"]
     walls = " and ".join(f"{r['encoder']} {r['wall_time_s'] / 60:.0f} min" for r in runs)
@@ -268,6 +269,7 @@ def markdown_table() -> str:
         f"text, the encoder in {runs[0].get('precision', 'fp32')}; commit `{runs[0]['commit']}`, {runs[0]['date'][:10]}, {runs[0]['hardware']['cpu']} ({runs[0]['hardware']['cpu_threads']} threads), "
         f"{walls}. Fine-tuned: full fine-tuning at the "
         f"default size, mean ± std over seeds (`freezing.<tag>.csv`, see results.md, \"At depth 12\"). Step and memory: the median "
-        f"training step at the default size (batch {steps['runs'][0]['batch_size']}, {steps['runs'][0]['max_length']} word pieces) "
+        f"training step at the default size (batch {steps['runs'][0]['batch_size']}, {steps['runs'][0]['max_length']} word pieces, "
+        f"{steps['runs'][0]['precision']}, the notebooks' recipe on a CPU) "
         f"and the process's peak resident memory, each encoder in its own process, one after the other in one call; commit "
         f"`{steps['commit']}`, {steps['date'][:10]}, {steps['hardware']['cpu']} ({steps['hardware']['cpu_threads']} threads).")
