@@ -114,7 +114,7 @@ def rates_table() -> str:
             continue
         provs.append(f"{name}: {provenance_line(got[1])}")
         for label, (d, f) in rate_effects(name).items():
-            lines.append(f"| {name} | {label} | {_gap(d)} | " + (f"{f.mean():+.1f} pts (lower on {int((f < 0).sum())} of {len(f)} seeds)" if len(f) else "—") + " |")
+            lines.append(f"| {name} | {label} | {_gap(d)} | " + (f"{f.mean():+.2f} pts (lower on {int((f < 0).sum())} of {len(f)} seeds)" if len(f) else "—") + " |")
         r = gradient_ratio(name)
         if r is not None:
             lines.append(f"| {name} | depth, under uniform 1e-4 (L4) | gradient norm of the embeddings + layer 0 over layer "
@@ -126,8 +126,8 @@ def rates_table() -> str:
 
 def _said(d: pd.Series, more: str, less: str) -> str:
     if claims.too_close(d) or not ((d > 0).all() or (d < 0).all()):
-        return f"too close to call ({claims.paired_gap(d)})"
-    return f"{more if d.mean() > 0 else less} on every seed ({claims.paired_gap(d)})"
+        return f"too close to call, {claims.paired_gap(d)}"
+    return f"{more if d.mean() > 0 else less} on every seed, {claims.paired_gap(d)}"
 
 
 def reading() -> str:
@@ -148,5 +148,29 @@ def reading() -> str:
             out.append(f"- **{name}** ({depth} layers): " + "; ".join(parts) + ".")
     if not out:
         return "No depth runs in results/ yet: `python -m mtst.lab.results --size demo --encoder all-mpnet-base-v2 ...` makes them."
-    return "\n".join(out) + (f"\n\nA mean over {', '.join(TASKS)}; one seed's gap is one run's. The full-size depth-12 grid "
-                             "(all the data, three seeds) needs a GPU and has not run.")
+    return "\n".join(out) + "\n\n" + _ner_note() + ("The full-size depth-12 grids (all the data, three seeds: the k-sweep "
+                                                     "k = 0, 3, 6, 9, 12 and every rate scheme) need a GPU and have not run.")
+
+
+def _ner_note() -> str:
+    """How many of the depth runs scored no entity at all, and the NER passes their recipe gave: read from the files."""
+    zero = total = 0
+    passes = set()
+    for name in ENCODERS:
+        for experiment in ("freezing", "layerwise_lr"):
+            got = _runs(experiment, name)
+            if got is None:
+                continue
+            df, prov = got
+            ner = df[(df.metric == "score") & (df.task == "ner")].value
+            zero, total = zero + int((ner == 0).sum()), total + len(ner)
+            cfg = prov.get("config", {})
+            n = (cfg.get("task_epochs") or {}).get("ner", cfg.get("epochs"))
+            if n is not None:
+                passes.add(n)
+    if not total:
+        return ""
+    given = (f" (each gives NER {' or '.join(f'{x:g}' for x in sorted(passes))} pass{'es' * (passes != {1.0})} over its training "
+             "tweets)") if passes else ""
+    return (f"Scores are means over {', '.join(TASKS)}. NER's entity F1 is 0 in {zero} of {total} of these runs{given}"
+            + (", so at this size the means mostly compare sentiment and topic. " if zero > total / 2 else ". "))

@@ -189,7 +189,7 @@ def plot(table: pd.DataFrame, path: Path | None = None):
         ax.scatter(r["step (ms)"], probe[name], marker="s", color="C0")
         if pd.notna(r.get("fine-tuned mean")):
             ax.errorbar(r["step (ms)"], r["fine-tuned mean"], yerr=r["fine-tuned mean std"], marker="o", color="C1", capsize=3)
-        ax.annotate(f"{name}\n{r['params (M)']:.0f}M params, {r['layers']} layers", (r["step (ms)"], probe[name]), fontsize=7,
+        ax.annotate(f"{name}\n{r['params (M)']:.0f}M params, {int(r['layers'])} layers", (r["step (ms)"], probe[name]), fontsize=7,
                     xytext=(6, -18), textcoords="offset points")
     ax.scatter([], [], marker="s", color="C0", label="frozen encoder, linear probe, all the data")
     ax.errorbar([], [], yerr=[], marker="o", color="C1", label="fine-tuned at the default size (mean ± std, seeds)")
