@@ -257,6 +257,11 @@ def model_choice() -> str:
         text += (f"*Fine-tuned* at the default size with the same recipe, steps and seeds (full fine-tuning in "
                  f"`freezing.{mc.TAGS[deep]}.csv` and `freezing.{mc.TAGS[small]}.csv`), its mean test score is {_ms(tuned[deep])} "
                  f"against {_ms(tuned[small])}: {_said(gap)}. ")
+        probe_mean = {n: sum(table.loc[n, f"probe {t}"] for t in TASKS) / len(TASKS) for n in (small, deep)}
+        if all(tuned[n].mean() < probe_mean[n] for n in (small, deep)):
+            text += (f"Both fine-tuned means sit below their frozen probes ({probe_mean[deep]:.1f} and {probe_mean[small]:.1f}), which "
+                     "saw all the training data rather than the default size's share: this comparison is of how far each encoder "
+                     "gets from a short run, not of where fine-tuning ends. ")
     else:
         gap = None
         text += "*Fine-tuned* at the default size: not run yet for both encoders. "
