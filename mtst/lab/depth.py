@@ -12,7 +12,7 @@ import pandas as pd
 from .. import claims
 from ..data import TASKS
 from ..pretrained import ENCODERS
-from ..scenarios import freeze_scenario
+from ..scenarios import freeze_scenario, freeze_scenarios
 from .store import load
 from .tables import provenance_line
 
@@ -124,6 +124,14 @@ def rates_table() -> str:
                                "(the same seed fixes the heads' initialisation and the data order). Provenance: " + "; ".join(provs) + ".")
 
 
+def _missing(name: str) -> list[str]:
+    """The k-sweep's scenarios and the 2×2's schemes that have no runs for this encoder in its depth files."""
+    ran = {e: set() if _runs(e, name) is None else set(_runs(e, name)[0].setting) for e in ("freezing", "layerwise_lr")}
+    sweep = [s for s, sc in freeze_scenarios(ENCODERS[name].layers).items() if sc.k is not None and s not in ran["freezing"]]
+    schemes = dict.fromkeys(x for _, a, b in RATE_EFFECTS for x in (a, b))
+    return sweep + [x for x in schemes if x not in ran["layerwise_lr"]]
+
+
 def _said(d: pd.Series, more: str, less: str) -> str:
     if claims.too_close(d) or not ((d > 0).all() or (d < 0).all()):
         return f"too close to call, {claims.paired_gap(d)}"
@@ -144,8 +152,10 @@ def reading() -> str:
             parts.append(f"the lowest parts' gradient norm is {r.min():.2f}-{r.max():.2f}× the top layer's under a uniform rate, "
                          + ("so there is no vanishing gradient for layer-wise rates to mitigate" if (r >= 0.5).all() else
                             "below 0.5 on " + f"{int((r < 0.5).sum())} of {len(r)} seeds"))
+        missing = _missing(name)
         if parts:
-            out.append(f"- **{name}** ({depth} layers): " + "; ".join(parts) + ".")
+            out.append(f"- **{name}** ({depth} layers): " + "; ".join(parts) + "."
+                       + (f" Not run at this size yet: {', '.join(f'`{m}`' for m in missing)}." if missing else ""))
     if not out:
         return "No depth runs in results/ yet: `python -m mtst.lab.results --size demo --encoder all-mpnet-base-v2 ...` makes them."
     return "\n".join(out) + "\n\n" + _ner_note() + ("The full-size depth-12 grids (all the data, three seeds: the k-sweep "
