@@ -61,7 +61,7 @@ def freeze_scenarios(depth: int = 6) -> dict[str, FreezeScenario]:
         FreezeScenario("b_backbone_frozen", "backbone frozen (dropout still on), heads trained through it", ("encoder",), k=depth),
         *(_lower(k, depth) for k in reversed(middle)),
         FreezeScenario("e_full_finetune", "nothing frozen: full fine-tuning", (), k=0),
-        FreezeScenario("f_gradual_unfreezing", "heads first, then one more layer from the top every 1/8 of the run", gradual=True),
+        FreezeScenario("f_gradual_unfreezing", f"heads first, then one more layer from the top every 1/{depth + 2} of the run", gradual=True),
     )}
 
 
@@ -172,7 +172,8 @@ def run_freeze_scenario(name: str, train_data: dict, validation: dict | None, te
     if sc.passes != 1.0:
         cfg = replace(cfg, steps=round(planned_steps(train_data, cfg) * sc.passes))
     if sc.gradual:
-        cbs.insert(0, GradualUnfreezing(every=max(1, planned_steps(train_data, cfg) // 8)))
+        # depth layers and the embeddings unfreeze one by one, each with time to learn: 1/8 of the run apart at 6 layers
+        cbs.insert(0, GradualUnfreezing(every=max(1, planned_steps(train_data, cfg) // (len(model.encoder.layers) + 2))))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     trainer = Trainer(model, train_data, cfg, validation={t: validation[t] for t in train_data} if validation else None, callbacks=cbs)

@@ -19,9 +19,9 @@ from .tables import provenance_line
 TAGS = {"all-MiniLM-L6-v2": "cpu-minilm-demo", "all-mpnet-base-v2": "cpu-mpnet-demo"}
 FULL = "e_full_finetune"
 # (label, a, b): the effect is a − b, per seed. The first two differ in the decay alone, the third in the heads' rate alone.
-RATE_EFFECTS = (("decay ξ=0.9, heads at 1e-3", "decay_0.9", claims.CONTROL),
-                ("decay ξ=0.9, heads at 1e-4", "decay_0.9_heads_1e-4", "uniform_1e-4"),
-                ("heads at 1e-3 instead of 1e-4, no decay", claims.CONTROL, "uniform_1e-4"))
+RATE_EFFECTS = (("decay ξ=0.9 (heads at 1e-3 on both sides)", "decay_0.9", claims.CONTROL),
+                ("decay ξ=0.9 (heads at 1e-4 on both sides)", "decay_0.9_heads_1e-4", "uniform_1e-4"),
+                ("heads at 1e-3 instead of 1e-4 (no decay on either side)", claims.CONTROL, "uniform_1e-4"))
 
 
 def _runs(experiment: str, name: str) -> tuple[pd.DataFrame, dict] | None:
@@ -105,7 +105,8 @@ def gradient_ratio(name: str) -> pd.Series | None:
 
 
 def rates_table() -> str:
-    lines = ["| encoder | effect of | mean test score, per seed | forgetting of the embeddings + layer 0, per seed |", "|---|---|---|---|"]
+    lines = ["| encoder | effect of | mean test score, per seed | forgetting of the embeddings + layer 0 (1 − linear CKA, %), per seed |",
+             "|---|---|---|---|"]
     provs = []
     for name in ENCODERS:
         got = _runs("layerwise_lr", name)
@@ -119,7 +120,7 @@ def rates_table() -> str:
         if r is not None:
             lines.append(f"| {name} | depth, under uniform 1e-4 (L4) | gradient norm of the embeddings + layer 0 over layer "
                          f"{ENCODERS[name].layers - 1}'s: {', '.join(f'{x:.2f}' for x in r)} (per seed; below 0.5 would be a vanishing "
-                         "gradient) | |")
+                         "gradient: the bottom would learn at under half the top's gradient scale) | |")
     return "\n".join(lines) + ("\n\nEach effect is one scheme minus the scheme that differs from it in that one thing, seed by seed "
                                "(the same seed fixes the heads' initialisation and the data order). Provenance: " + "; ".join(provs) + ".")
 
@@ -144,22 +145,40 @@ def reading() -> str:
     for name in ENCODERS:
         depth = ENCODERS[name].layers
         fr = freezing_effects(name)
-        parts = [f"freezing the lower {freeze_scenario(s, depth).k} of {depth} layers against full fine-tuning: "
+        parts = [f"freezing the lower {freeze_scenario(s, depth).k} of {depth} layers ({freeze_scenario(s, depth).k / depth:.0%}) against full fine-tuning: "
                  + _said(d, "above", "below") for s, d in fr.items()]
         parts += [f"{label}: " + _said(d, "higher", "lower") for label, (d, _) in rate_effects(name).items()]
         r = gradient_ratio(name)
         if r is not None:
             parts.append(f"the lowest parts' gradient norm is {r.min():.2f}-{r.max():.2f}× the top layer's under a uniform rate, "
                          + ("so there is no vanishing gradient for layer-wise rates to mitigate" if (r >= 0.5).all() else
-                            "below 0.5 on " + f"{int((r < 0.5).sum())} of {len(r)} seeds"))
+                            f"below 0.5 on {int((r < 0.5).sum())} of {len(r)} seeds: there, depth gives layer-wise rates a "
+                            "vanishing gradient to mitigate"))
         missing = _missing(name)
         if parts:
             out.append(f"- **{name}** ({depth} layers): " + "; ".join(parts) + "."
                        + (f" Not run at this size yet: {', '.join(f'`{m}`' for m in missing)}." if missing else ""))
     if not out:
         return "No depth runs in results/ yet: `python -m mtst.lab.results --size demo --encoder all-mpnet-base-v2 ...` makes them."
-    return "\n".join(out) + "\n\n" + _ner_note() + ("The full-size depth-12 grids (all the data, three seeds: the k-sweep "
+    return "\n".join(out) + "\n\n" + _recipe_note() + _ner_note() + ("The full-size depth-12 grids (all the data, three seeds: the k-sweep "
                                                      "k = 0, 3, 6, 9, 12 and every rate scheme) need a GPU and have not run.")
+
+
+def _recipe_note() -> str:
+    """The depth runs' recipe, read from their files: it is the results runs' recipe, not the notebooks'."""
+    for name in ENCODERS:
+        got = _runs("freezing", name) or _runs("layerwise_lr", name)
+        if got is not None:
+            df, prov = got
+            c = prov.get("config")
+            if not c:
+                return ""
+            steps = df.steps.max()
+            return (f"Both encoders ran the same recipe, the results runs' (not the notebooks' at this size): batches of "
+                    f"{c.get('batch_size')} in {'length-bucketed' if c.get('bucket_by_length') else 'random'} order, {c.get('epochs'):g} pass "
+                    f"over each task's training examples ({steps:.0f} steps), {c.get('precision')}; a notebook at `demo` trains "
+                    "at batch 16 with two NER passes, so it will not give these numbers. ")
+    return ""
 
 
 def _ner_note() -> str:
@@ -182,5 +201,6 @@ def _ner_note() -> str:
         return ""
     given = (f" (each gives NER {' or '.join(f'{x:g}' for x in sorted(passes))} pass{'es' * (passes != {1.0})} over its training "
              "tweets)") if passes else ""
-    return (f"Scores are means over {', '.join(TASKS)}. NER's entity F1 is 0 in {zero} of {total} of these runs{given}"
+    return (f"Scores are means over {', '.join(TASKS)}; a gap is too close to call when its mean over seeds is no larger than its "
+            f"spread (|mean| ≤ std). NER's entity F1 is 0 in {zero} of {total} of these runs{given}"
             + (", so at this size the means mostly compare sentiment and topic. " if zero > total / 2 else ". "))

@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from ..callbacks import Callback
 from ..config import SIZES, recipe
 from ..data import TASKS, load_task
 from ..encoder import SentenceEncoder
@@ -38,6 +39,9 @@ from ..freezing import freeze
 from ..model import MultiTaskModel
 from ..precision import autocast, resolve
 from ..pretrained import ENCODERS
+from ..runcache import configure
+from ..training import Trainer
+from . import store
 from .provenance import provenance
 from .store import RESULTS_DIR, read_json
 
@@ -102,9 +106,6 @@ def probe_encoder(name: str, max_length: int, seed: int = 0, precision: str = "f
 
 def _steps_child(name: str, steps: int, seed: int) -> dict:
     """In a fresh process: train the multi-task model `steps` steps with the default size's recipe; step times and peak RSS."""
-    from ..callbacks import Callback
-    from ..training import Trainer
-
     size = "demo"
     train = {t: load_task(t, "train", size) for t in TASKS}
     cfg = recipe(size, seed)
@@ -148,8 +149,6 @@ def bench_steps(steps: int = 30, seed: int = 0) -> dict:
 def comparison() -> pd.DataFrame:
     """The model-choice table from the results files: one row per encoder (parameters, layers, width, frozen-probe
     scores with all the data, fine-tuned scores at the default size as mean ± std over seeds, step time, peak memory)."""
-    from . import store
-
     probe = {r["encoder"]: r for r in read_json(PROBE_JSON)["runs"]}
     steps = {r["encoder"]: r for r in read_json(STEPS_JSON)["runs"]}
     rows = []
@@ -214,8 +213,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*truncated")
-    from ..runcache import configure
-
     configure(enabled=False)  # measured, never loaded from the run cache
     if args.what == "_child":
         print(json.dumps(_steps_child(args.encoder, args.steps, args.seed)))

@@ -22,9 +22,9 @@ def test_depth_effects_are_read_seed_by_seed(monkeypatch):
     assert list(eff) == ["d_lower6_frozen", "b_backbone_frozen"]  # ordered by k at depth 12
     assert eff["d_lower6_frozen"].round(6).tolist() == [-2.0, -2.0, -2.0]
     text = depth.reading()
-    assert "freezing the lower 6 of 12 layers against full fine-tuning: below on every seed, -2.0" in text
-    assert "freezing the lower 12 of 12 layers against full fine-tuning: too close to call" in text  # +1, −1, +0: inside the spread
-    assert "decay ξ=0.9, heads at 1e-3: too close to call" in text  # +1, −1, +1
+    assert "freezing the lower 6 of 12 layers (50%) against full fine-tuning: below on every seed, -2.0" in text
+    assert "freezing the lower 12 of 12 layers (100%) against full fine-tuning: too close to call" in text  # +1, −1, +0: inside the spread
+    assert "decay ξ=0.9 (heads at 1e-3 on both sides): too close to call" in text  # +1, −1, +1
     assert "all-MiniLM-L6-v2" not in text  # no runs, no sentence
     table = depth.freezing_table()
     assert "| all-MiniLM-L6-v2 | not run yet |" in table and "| all-mpnet-base-v2 | `d_lower6_frozen` | 6 of 12 | 59.0 ± 1.0 (3 seeds) |" in table
